@@ -1,0 +1,83 @@
+/*
+ * ipc_types.h - the one catalogue of IPC messages between Postern's
+ * processes (STYLE 5). Bump IPC_VERSION on ANY change to a type number or
+ * a payload below: every frame carries it and a mismatch is fatal, so
+ * old and new binaries never misread each other during an upgrade.
+ *
+ * Naming: IPC_<DESTINATION>_<VERB>. Payload fields are listed in order
+ * with their msgbuf types; "fd" means the frame carries a descriptor.
+ *
+ * Links:
+ *   master <-> every child   control socketpair, child fd PROC_FD_CONTROL
+ *   smtpd, delivery, httpd <-> queued
+ *                            "queue link" socketpairs made by the master;
+ *                            the child side starts as PROC_FD_QUEUE, and
+ *                            after a queued restart arrives again with
+ *                            IPC_CHILD_QUEUE_LINK.
+ */
+#ifndef POSTERN_IPC_TYPES_H
+#define POSTERN_IPC_TYPES_H
+
+#define IPC_VERSION 1
+
+enum ipc_type {
+	IPC_NONE = 0,
+
+	/* ---- master -> child (control link) ---- */
+
+	/* IPC_CHILD_STOP: stop accepting new work, finish what is running
+	 * within u32 grace_seconds, then exit 0. (SIGTERM, reload) */
+	IPC_CHILD_STOP = 1,
+	/* IPC_CHILD_QUEUE_LINK: fd = a fresh link to queued (the old one
+	 * died with queued). No payload. */
+	IPC_CHILD_QUEUE_LINK = 2,
+	/* IPC_QUEUED_NEW_LINK (master -> queued): u32 role (enum proc_role),
+	 * u32 index, fd = queued's end of a link to that child. */
+	IPC_QUEUED_NEW_LINK = 3,
+
+	/* ---- child -> master (control link) ---- */
+
+	/* IPC_MASTER_READY: the child finished start-up. No payload. */
+	IPC_MASTER_READY = 10,
+
+	/* ---- smtpd/httpd <-> queued: receiving a message ---- */
+
+	/* IPC_QUEUED_MSG_OPEN: u32 reqid. queued creates a spool file for a
+	 * new message. */
+	IPC_QUEUED_MSG_OPEN = 20,
+	/* IPC_SMTPD_MSG_OPENED: u32 reqid, u32 status (0 = ok, else an
+	 * errno), str queue id, fd = the spool file open O_WRONLY (only when
+	 * status is 0). The receiver writes the whole message into it. */
+	IPC_SMTPD_MSG_OPENED = 21,
+	/* IPC_QUEUED_MSG_COMMIT: u32 reqid, str queue id, str sender,
+	 * u64 size (bytes written), str client address, str helo name,
+	 * str authenticated user ("" if none), u32 nrcpt, then nrcpt x str
+	 * recipient. queued makes file + envelope durable, then answers. */
+	IPC_QUEUED_MSG_COMMIT = 22,
+	/* IPC_SMTPD_MSG_COMMITTED: u32 reqid, u32 status (0 = durable, else
+	 * an errno such as ENOSPC), str queue id. Only after status 0 may the
+	 * receiver say 250. */
+	IPC_SMTPD_MSG_COMMITTED = 23,
+	/* IPC_QUEUED_MSG_ABORT: str queue id. The transaction ended without
+	 * a commit; queued removes the file. No reply. */
+	IPC_QUEUED_MSG_ABORT = 24,
+
+	/* ---- queued <-> delivery ---- */
+
+	/* IPC_DELIVERY_JOB: u64 jobid, str queue id, str sender,
+	 * i64 arrival (unix seconds), u32 attempt (1 for the first),
+	 * u32 nrcpt, then nrcpt x { u32 rcpt index, str recipient },
+	 * fd = the spool file open O_RDONLY. */
+	IPC_DELIVERY_JOB = 30,
+	/* IPC_QUEUED_JOB_RESULT: u64 jobid, str queue id, u32 nrcpt, then
+	 * nrcpt x { u32 rcpt index, u32 class (2, 4 or 5), str dsn ("2.0.0"),
+	 * str relay ("maildir:/path", "[127.0.0.1]:25"), str reply text }. */
+	IPC_QUEUED_JOB_RESULT = 31,
+
+	IPC_TYPE_MAX
+};
+
+/* ipc_type_name - "IPC_DELIVERY_JOB" for tracing; "IPC_?" if unknown */
+const char *ipc_type_name(unsigned type);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * stats.h - counters shared by every process, read by httpd for /metrics
+ * and /healthz.
+ *
+ * The master creates one memfd holding struct stats_shm before it forks
+ * anything, and every child maps it (PROC_FD_STATS). Each process adds to
+ * the counters it owns with relaxed atomics: smtpd counts connections and
+ * acceptances, queued the queue gauges and delivery outcomes, the master
+ * the child table. The mapping outlives child restarts, so counters are
+ * monotonic for the life of the master, as Prometheus expects.
+ * SECURITY: every child can write the whole region; it holds only
+ * counters, never anything a decision depends on.
+ */
+#ifndef POSTERN_STATS_H
+#define POSTERN_STATS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STATS_MAX_CHILDREN 64
+#define STATS_MAGIC 0x70737431u /* "pst1" */
+
+/* Why smtpd (or another receiver) refused a message or a recipient. */
+enum stats_reject {
+	REJ_RELAY_DENIED = 0,  /* 554 5.7.1 not a permitted destination */
+	REJ_SIZE,              /* 552 message too big */
+	REJ_RCPT_LIMIT,        /* 452 too many recipients */
+	REJ_SYNTAX,            /* 501 bad address syntax */
+	REJ_QUEUE_ERROR,       /* 451/452 queue could not take it */
+	REJ_PROTOCOL,          /* 500/503/421 protocol abuse */
+	REJ_MAX
+};
+
+/* The outcome of one delivery attempt for one recipient. */
+enum stats_delivery {
+	DLV_DELIVERED = 0,
+	DLV_DEFERRED,
+	DLV_BOUNCED,
+	DLV_MAX
+};
+
+struct stats_child {
+	int32_t role;           /* enum proc_role; 0 = unused slot */
+	int32_t index;
+	int32_t pid;            /* 0 while not running */
+	int32_t up;             /* 1 once the child said IPC_MASTER_READY */
+	uint64_t restarts;
+	int64_t started;        /* unix seconds */
+};
+
+struct stats_shm {
+	uint32_t magic;
+	int64_t master_started;
+	uint64_t connections;               /* smtpd: TCP sessions accepted */
+	uint64_t messages_accepted;         /* smtpd: 250 after DATA */
+	uint64_t rejected[REJ_MAX];         /* smtpd */
+	uint64_t deliveries[DLV_MAX];       /* queued, per recipient */
+	uint64_t dkim_signed;               /* delivery */
+	int64_t queue_messages;             /* queued gauge */
+	int64_t queue_recipients;           /* queued gauge: not yet done */
+	uint32_t nchildren;                 /* master */
+	struct stats_child child[STATS_MAX_CHILDREN];
+};
+
+extern struct stats_shm *stats;
+
+/* stats_create - master: make the memfd, map it, return the fd */
+int stats_create(void);
+/* stats_attach - child: map PROC_FD_STATS (or fd); fatal on failure */
+void stats_attach(int fd);
+/* stats_add - atomically add v to *counter */
+void stats_add(uint64_t *counter, uint64_t v);
+/* stats_gauge_add - atomically add v (may be negative) to *gauge */
+void stats_gauge_add(int64_t *gauge, int64_t v);
+/* stats_gauge_set - atomically store v */
+void stats_gauge_set(int64_t *gauge, int64_t v);
+/* stats_read - atomic load of a counter or gauge */
+uint64_t stats_read(const uint64_t *counter);
+int64_t stats_gauge_read(const int64_t *gauge);
+/* stats_reject_name, stats_delivery_name - label values ("relay_denied") */
+const char *stats_reject_name(enum stats_reject r);
+const char *stats_delivery_name(enum stats_delivery d);
+
+#endif
