@@ -79,7 +79,8 @@ long ipc_unframe(const uint8_t *buf, size_t len, uint16_t *type, uint32_t *flags
     const uint8_t **payload, size_t *plen, const char **why);
 /* ipc_send_fd_blocking, ipc_recv_blocking - one frame at a time on a
  * blocking socket (posternctl, postern-sendmail). recv returns 0, or -1 on
- * EOF/error; *fd is the passed descriptor or -1; m->r points into *store. */
+ * EOF/error; *fd is the passed descriptor or -1; m->r points into *store.
+ * Unlike ipc_send(), ipc_send_blocking() leaves fd open (caller owns it). */
 int ipc_send_blocking(int sock, uint16_t type, const struct msgbuf *payload, int fd);
 int ipc_recv_blocking(int sock, struct msgbuf *store, struct ipc_msg *m);
 

@@ -11,7 +11,8 @@
 
 #include <sys/types.h>
 
-/* priv_drop - as above; fatal on any failure */
+/* priv_drop - as above; fatal on any failure. user NULL or "" keeps the
+ * starting user, even root (quick start; the master should warn). */
 void priv_drop(const char *user);
 /* priv_lookup - uid/gid of user; 0, or -1 if unknown */
 int priv_lookup(const char *user, uid_t *uid, gid_t *gid);

@@ -5,8 +5,9 @@
  *   SPOOL/msg/ID     message accepted: renamed here, then fsync'd dir
  *   SPOOL/index/     the LMDB environment (data.mdb, lock.mdb)
  *
- * A queue id is 16 upper-case hex digits: 10 of milliseconds since the
- * epoch (so ids sort by arrival) and 6 random.
+ * A queue id is 16 upper-case hex digits: 11 of milliseconds since the
+ * epoch (so ids sort by arrival) and 5 random; queued creates the file
+ * with O_EXCL and draws again on a clash.
  * SECURITY: only queued opens these paths; smtpd and httpd get a
  * descriptor for the one file they write, delivery one for the file it
  * reads.
