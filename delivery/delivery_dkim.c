@@ -1,0 +1,408 @@
+/*
+ * delivery_dkim.c - DKIM signing of outgoing messages with libopendkim.
+ *
+ * Owns: the private keys (read once at start-up, while privileged) and
+ * the libopendkim library handle. The signing domain of a message is its
+ * From: header's domain (first mailbox, unfolded, comments and display
+ * name skipped, lower-cased), else the envelope sender's domain; when
+ * the configuration has a dkim section for it, the message is signed
+ * rsa-sha256 (ed25519-sha256 for an Ed25519 key), relaxed/relaxed, over
+ * from, to, cc, subject, date, message-id, reply-to, mime-version,
+ * content-type and content-transfer-encoding, with From oversigned so no
+ * second From can be added, and the DKIM-Signature header is prepended.
+ * SECURITY: the only place that holds key material; keys are never
+ * logged, and a key that cannot be read or parsed stops the process with
+ * EXIT_CONFIG at start (never sign nothing silently). A signing failure
+ * is reported to the caller, which defers the message: a message whose
+ * domain has a key never leaves unsigned.
+ * STANDARDS: RFC 6376 (DKIM), RFC 8463 (ed25519-sha256), RFC 5322 3.6.2
+ * (From:), RFC 5322 3.2.2 (folding, comments).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <dkim.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "stats.h"
+#include "util.h"
+
+#include "delivery.h"
+
+/* A key file is a few kilobytes of PEM; anything far bigger is wrong. */
+#define DKIM_KEY_MAX (64 * 1024)
+
+/* One loaded key, for one dkim section of the configuration. */
+struct dkim_key {
+	const struct conf_dkim *cd;
+	char *pem;              /* NUL-terminated PEM text */
+	size_t len;
+	dkim_alg_t alg;
+};
+
+static struct dkim_key *keys;
+static size_t nkeys;
+static DKIM_LIB *dkim_lib;
+
+/* The headers signed when present (RFC 6376 5.4.1 recommends these). */
+static const char *sign_headers[] = {
+	"from", "to", "cc", "subject", "date", "message-id", "reply-to",
+	"mime-version", "content-type", "content-transfer-encoding", NULL
+};
+/* Signed once more than present, so another From: breaks the signature. */
+static const char *oversign_headers[] = { "from", NULL };
+/* libopendkim refuses to sign without a From: by default; a message
+ * without one is signed for its envelope sender's domain instead (From is
+ * still in h=, oversigned, so one cannot be added later). */
+static const char *required_headers[] = { NULL };
+
+/* key_read - the key file into a NUL-terminated buffer; 0 or an errno */
+static int
+key_read(const char *path, char **out, size_t *lenp)
+{
+	struct stat st;
+	size_t off = 0;
+	ssize_t n;
+	char *buf;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		return errno;
+	if (fstat(fd, &st) == -1) {
+		err = errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = EINVAL;
+		goto out;
+	}
+	if (st.st_size > DKIM_KEY_MAX) {
+		err = EFBIG;
+		goto out;
+	}
+	buf = xmalloc((size_t)st.st_size + 1);
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n == 0 ? EIO : errno;
+			explicit_bzero(buf, (size_t)st.st_size + 1);
+			free(buf);
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	buf[off] = '\0';
+	*out = buf;
+	*lenp = off;
+out:
+	close(fd);
+	return err;
+}
+
+/* key_check - parse the PEM key with OpenSSL and pick the algorithm;
+ * NULL, or the reason it is unusable */
+static const char *
+key_check(const char *pem, size_t len, dkim_alg_t *alg)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	EVP_PKEY *pkey;
+	const char *why = NULL;
+
+	if (bio == NULL)
+		return "out of memory";
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (pkey == NULL)
+		return "not a PEM private key";
+	switch (EVP_PKEY_get_base_id(pkey)) {
+	case EVP_PKEY_RSA:
+		*alg = DKIM_SIGN_RSASHA256;
+		if (EVP_PKEY_get_bits(pkey) < 1024)
+			why = "RSA key shorter than 1024 bits";
+		break;
+	case EVP_PKEY_ED25519:
+		*alg = DKIM_SIGN_ED25519SHA256;
+		break;
+	default:
+		why = "neither an RSA nor an Ed25519 key";
+	}
+	EVP_PKEY_free(pkey);
+	return why;
+}
+
+/* delivery_dkim_load - read every key, set up libopendkim; a bad key
+ * ends the process with EXIT_CONFIG */
+void
+delivery_dkim_load(const struct conf *c)
+{
+	const char *why;
+	size_t i;
+	int err;
+
+	keys = xcalloc(c->ndkim > 0 ? c->ndkim : 1, sizeof(*keys));
+	for (i = 0; i < c->ndkim; i++) {
+		struct dkim_key *k = &keys[nkeys];
+
+		k->cd = &c->dkim[i];
+		err = key_read(c->dkim[i].key, &k->pem, &k->len);
+		why = err != 0 ? strerror(err) : key_check(k->pem, k->len, &k->alg);
+		if (why != NULL) {
+			log_warnx("dkim %s: cannot read key %s: %s", c->dkim[i].domain,
+			    c->dkim[i].key, why);
+			exit(EXIT_CONFIG);
+		}
+		nkeys++;
+		log_debug("dkim %s: key %s loaded (selector %s)", c->dkim[i].domain,
+		    c->dkim[i].key, c->dkim[i].selector);
+	}
+	dkim_lib = dkim_init(NULL, NULL);
+	if (dkim_lib == NULL)
+		fatalx("dkim_init failed");
+	/* list options take the array itself, with the size of a pointer */
+	if (dkim_options(dkim_lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, sign_headers,
+	    sizeof(char **)) != DKIM_STAT_OK ||
+	    dkim_options(dkim_lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, oversign_headers,
+	    sizeof(char **)) != DKIM_STAT_OK ||
+	    dkim_options(dkim_lib, DKIM_OP_SETOPT, DKIM_OPTS_REQUIREDHDRS, required_headers,
+	    sizeof(char **)) != DKIM_STAT_OK)
+		fatalx("dkim_options: cannot set the signed header list");
+}
+
+/* header_value - the unfolded value of the first NAME: field of the
+ * message's header section; malloc'd, or NULL when there is none */
+static char *
+header_value(const char *msg, size_t len, const char *name)
+{
+	size_t nlen = strlen(name), i = 0, eol, k, o;
+	char *v;
+
+	while (i < len) {
+		for (eol = i; eol < len && msg[eol] != '\n'; eol++)
+			;
+		if (eol == i || (eol == i + 1 && msg[i] == '\r'))
+			return NULL;            /* end of the header section */
+		if (eol - i > nlen && strncasecmp(msg + i, name, nlen) == 0) {
+			for (k = i + nlen; k < eol && (msg[k] == ' ' || msg[k] == '\t'); k++)
+				;
+			if (k < eol && msg[k] == ':')
+				break;
+		}
+		i = eol + 1;
+	}
+	if (i >= len)
+		return NULL;
+	/* k is at the colon: copy to the end of the field, dropping CR/LF */
+	v = xmalloc(len - k);
+	for (o = 0, k++; k < len; k++) {
+		if (msg[k] == '\n') {
+			if (k + 1 >= len || (msg[k + 1] != ' ' && msg[k + 1] != '\t'))
+				break;
+			continue;
+		}
+		if (msg[k] != '\r')
+			v[o++] = msg[k];
+	}
+	v[o] = '\0';
+	return v;
+}
+
+/* from_domain - the domain of the first mailbox's addr-spec in a From:
+ * value ("Name <a@b>", "a@b (comment)", "\"x@y\" <a@b>"); 0 or -1 */
+static int
+from_domain(const char *v, char *out, size_t outlen)
+{
+	const char *p, *start = v;
+	int quote = 0, depth = 0, angle = 0, at = 0;
+	size_t o = 0;
+
+	/* the angle-addr of the first mailbox, if it has one */
+	for (p = v; *p != '\0'; p++) {
+		if ((quote || depth) && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (quote)
+			quote = *p != '"';
+		else if (depth)
+			depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+		else if (*p == '"')
+			quote = 1;
+		else if (*p == '(')
+			depth = 1;
+		else if (*p == '<') {
+			start = p + 1;
+			angle = 1;
+			break;
+		} else if (*p == ',' || *p == ';')
+			break;
+	}
+	/* the domain follows the last '@' outside quotes and comments */
+	quote = depth = 0;
+	for (p = start; *p != '\0'; p++) {
+		if ((quote || depth) && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (quote)
+			quote = *p != '"';
+		else if (depth)
+			depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+		else if (*p == '"')
+			quote = 1;
+		else if (*p == '(')
+			depth = 1;
+		else if ((angle && *p == '>') || *p == ',' || *p == ';')
+			break;
+		else if (*p == '@') {
+			at = 1;
+			o = 0;
+		} else if (at && *p != ' ' && *p != '\t' && o + 1 < outlen)
+			out[o++] = *p;
+	}
+	while (o > 0 && out[o - 1] == '.')
+		o--;
+	out[o] = '\0';
+	str_lower(out);
+	return at && o > 0 && domain_valid(out, 0) ? 0 : -1;
+}
+
+/* delivery_dkim_domain - the signing domain: From:, else the sender */
+int
+delivery_dkim_domain(const char *msg, size_t len, const char *sender, char *out,
+    size_t outlen)
+{
+	char *from = header_value(msg, len, "From");
+	int rc = -1;
+
+	if (from != NULL) {
+		rc = from_domain(from, out, outlen);
+		free(from);
+	}
+	if (rc == 0)
+		return 0;
+	if (sender == NULL || *addr_domain_of(sender) == '\0')
+		return -1;
+	strlcpy(out, addr_domain_of(sender), outlen);
+	str_lower(out);
+	return 0;
+}
+
+/* key_for - the loaded key of a dkim section */
+static const struct dkim_key *
+key_for(const struct conf_dkim *cd)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++)
+		if (keys[i].cd == cd)
+			return &keys[i];
+	return NULL;
+}
+
+/* sig_prepend - "DKIM-Signature: VALUE" (folds as CRLF) before the message */
+static void
+sig_prepend(struct delivery_job *j, const unsigned char *sig, size_t siglen)
+{
+	static const char name[] = DKIM_SIGNHEADER ": ";
+	size_t cap = sizeof(name) + 2 * siglen + 2 + j->msglen + 1, o, i;
+	char *m = xmalloc(cap);
+
+	memcpy(m, name, sizeof(name) - 1);
+	o = sizeof(name) - 1;
+	for (i = 0; i < siglen; i++) {
+		if (sig[i] == '\n' && (i == 0 || sig[i - 1] != '\r'))
+			m[o++] = '\r';
+		m[o++] = (char)sig[i];
+	}
+	m[o++] = '\r';
+	m[o++] = '\n';
+	memcpy(m + o, j->msg, j->msglen);
+	o += j->msglen;
+	m[o] = '\0';
+	free(j->msg);
+	j->msg = m;
+	j->msglen = o;
+}
+
+/* dkim_reason - libopendkim's words for a failure */
+static void
+dkim_reason(DKIM *d, DKIM_STAT st, char *err, size_t errlen)
+{
+	const char *e = d != NULL ? dkim_geterror(d) : NULL;
+
+	snprintf(err, errlen, "%s", e != NULL && *e != '\0' ? e : dkim_getresultstr(st));
+}
+
+/* dkim_run - sign j->msg with key k for domain; 0 or -1 with err */
+static int
+dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, char *err,
+    size_t errlen)
+{
+	unsigned char *sig = NULL;
+	size_t siglen = 0;
+	DKIM_STAT st;
+	DKIM *d;
+
+	d = dkim_sign(dkim_lib, (const unsigned char *)j->queueid, NULL,
+	    (dkim_sigkey_t)k->pem, (const unsigned char *)k->cd->selector,
+	    (const unsigned char *)domain, DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, k->alg,
+	    -1, &st);
+	if (d == NULL) {
+		dkim_reason(NULL, st, err, errlen);
+		return -1;
+	}
+	st = dkim_chunk(d, (unsigned char *)j->msg, j->msglen);
+	if (st == DKIM_STAT_OK)
+		st = dkim_chunk(d, NULL, 0);
+	if (st == DKIM_STAT_OK)
+		st = dkim_eom(d, NULL);
+	if (st == DKIM_STAT_OK)
+		st = dkim_getsighdr_d(d, sizeof(DKIM_SIGNHEADER ": ") - 1, &sig, &siglen);
+	if (st != DKIM_STAT_OK) {
+		dkim_reason(d, st, err, errlen);
+		dkim_free(d);
+		return -1;
+	}
+	sig_prepend(j, sig, siglen);
+	dkim_free(d);
+	return 0;
+}
+
+/* delivery_dkim_sign - sign the job's message when its domain has a key */
+int
+delivery_dkim_sign(struct delivery_job *j, char *err, size_t errlen)
+{
+	const struct conf_dkim *cd;
+	const struct dkim_key *k;
+	char domain[ADDR_DOMAIN_MAX + 1];
+
+	if (nkeys == 0 ||
+	    delivery_dkim_domain(j->msg, j->msglen, j->sender, domain, sizeof(domain)) == -1)
+		return 0;
+	cd = conf_dkim_for(delivery_conf(), domain);
+	if (cd == NULL)
+		return 0;
+	k = key_for(cd);
+	if (k == NULL) {
+		snprintf(err, errlen, "no key loaded for %s", domain);
+		return -1;
+	}
+	if (dkim_run(j, k, domain, err, errlen) == -1)
+		return -1;
+	stats_add(&stats->dkim_signed, 1);
+	log_debug("%s: signed d=%s s=%s", j->queueid, domain, cd->selector);
+	return 0;
+}
