@@ -1,0 +1,144 @@
+/*
+ * queued_link.c - queued's links to the other children. The master makes
+ * a socketpair per smtpd, delivery and httpd process and hands queued its
+ * end with IPC_QUEUED_NEW_LINK (role, index, fd); queued wraps it in an
+ * ipc_chan whose dispatch table depends on the role (OpenBSD proc.c
+ * style: the process graph as data).
+ *
+ * Owns: the list of live links, the per-role handler tables, and what
+ * happens when a link closes (its open transactions are removed, its jobs
+ * in flight become due again).
+ *
+ * SECURITY: receivers (smtpd, httpd) face the network and may send only
+ * MSG_OPEN/COMMIT/ABORT; delivery may send only JOB_RESULT. Any other
+ * type, or a malformed frame, is fatal in ipc.c: the master restarts
+ * queued and recovery resumes from the durable state.
+ * STANDARDS: none.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ipc.h"
+#include "ipc_types.h"
+#include "log.h"
+#include "msgbuf.h"
+#include "queued.h"
+#include "util.h"
+
+/* What each peer role may send queued, and how its loss is handled. */
+struct role_link {
+	enum proc_role role;
+	const struct ipc_handler *table;
+	void (*closed)(struct qlink *l);
+};
+
+static const struct ipc_handler receiver_table[] = {
+	{ IPC_QUEUED_MSG_OPEN, qcommit_open },
+	{ IPC_QUEUED_MSG_COMMIT, qcommit_commit },
+	{ IPC_QUEUED_MSG_ABORT, qcommit_abort },
+	{ 0, NULL },
+};
+
+static const struct ipc_handler delivery_table[] = {
+	{ IPC_QUEUED_JOB_RESULT, qsched_result },
+	{ 0, NULL },
+};
+
+static const struct role_link role_links[] = {
+	{ PROC_SMTPD, receiver_table, qcommit_link_closed },
+	{ PROC_HTTPD, receiver_table, qcommit_link_closed },
+	{ PROC_DELIVERY, delivery_table, qsched_link_closed },
+};
+
+static TAILQ_HEAD(, qlink) links = TAILQ_HEAD_INITIALIZER(links);
+
+/* role_link_for - the table row of a role, or NULL */
+static const struct role_link *
+role_link_for(uint32_t role)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(role_links) / sizeof(role_links[0]); i++)
+		if ((uint32_t)role_links[i].role == role)
+			return &role_links[i];
+	return NULL;
+}
+
+/* link_closed - the peer closed or died: clean up after it */
+static void
+link_closed(struct ipc_chan *c, void *arg)
+{
+	struct qlink *l = arg;
+
+	log_info("%s: link closed", l->name);
+	role_link_for(l->role)->closed(l);
+	TAILQ_REMOVE(&links, l, entry);
+	free(l);
+}
+
+/* qlink_control_new - IPC_QUEUED_NEW_LINK from the master */
+void
+qlink_control_new(struct ipc_chan *c, struct ipc_msg *m, void *arg)
+{
+	const struct role_link *rl;
+	struct qlink *l;
+	uint32_t role, index;
+
+	role = msg_get_u32(&m->r);
+	index = msg_get_u32(&m->r);
+	msg_end(&m->r, "IPC_QUEUED_NEW_LINK");
+	if (m->fd == -1)
+		fatalx("protocol violation: IPC_QUEUED_NEW_LINK without a descriptor");
+	if ((rl = role_link_for(role)) == NULL)
+		fatalx("protocol violation: IPC_QUEUED_NEW_LINK for role %u", role);
+	l = xcalloc(1, sizeof(*l));
+	l->role = rl->role;
+	l->index = index;
+	snprintf(l->name, sizeof(l->name), "%s[%u]", proc_role_name(rl->role), index);
+	TAILQ_INIT(&l->txns);
+	TAILQ_INIT(&l->jobs);
+	l->chan = ipc_chan_new(qenv.base, m->fd, l->name, rl->table, link_closed, l);
+	m->fd = -1;
+	TAILQ_INSERT_TAIL(&links, l, entry);
+	log_info("%s: link up", l->name);
+	if (l->role == PROC_DELIVERY)
+		qsched_kick();
+}
+
+/* qlink_pick_delivery - the delivery link with the fewest jobs, or NULL */
+struct qlink *
+qlink_pick_delivery(void)
+{
+	struct qlink *l, *best = NULL;
+
+	TAILQ_FOREACH(l, &links, entry)
+		if (l->role == PROC_DELIVERY && (best == NULL || l->njobs < best->njobs))
+			best = l;
+	return best;
+}
+
+/* qlink_count - live links of a role */
+unsigned
+qlink_count(enum proc_role role)
+{
+	struct qlink *l;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(l, &links, entry)
+		if (l->role == role)
+			n++;
+	return n;
+}
+
+/* qlink_flush_all - at exit: push out replies still queued (blocking) */
+void
+qlink_flush_all(void)
+{
+	struct qlink *l;
+
+	TAILQ_FOREACH(l, &links, entry)
+		if (ipc_pending(l->chan) > 0)
+			ipc_flush_blocking(l->chan);
+}
