@@ -1,0 +1,109 @@
+/*
+ * master.h - the supervisor's shared state (postern).
+ *
+ * One struct master holds the configuration in force, the listening
+ * sockets the master owns and hands to children, and the child table.
+ * Slot i of master.child[] mirrors stats->child[i] (common/stats.h), which
+ * httpd reads for /healthz and /metrics.
+ */
+#ifndef POSTERN_MASTER_H
+#define POSTERN_MASTER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "proc.h"
+#include "stats.h"
+
+struct conf;
+struct event;
+struct event_base;
+struct ipc_chan;
+
+#define MASTER_LISTEN_BACKLOG 4096
+#define MASTER_RESTART_MAX 60           /* longest restart backoff, s */
+#define MASTER_QUICK_DEATH 10           /* a child dying sooner is "quick" */
+#define MASTER_KILL_SLACK 5             /* SIGKILL after grace + this, s */
+#define MASTER_MAX_LISTEN 64            /* SMTP listeners handed to smtpd */
+
+/* One listening socket held by the master. */
+struct mlistener {
+	char *address;          /* as written in the config */
+	int fd;
+};
+
+/* One slot of the child table. */
+struct mchild {
+	struct master *m;
+	int used;               /* slot holds a role */
+	enum proc_role role;
+	int index;
+	pid_t pid;              /* 0 while not running */
+	time_t started;
+	unsigned quick_deaths;  /* consecutive deaths within MASTER_QUICK_DEATH */
+	unsigned gen;           /* configuration generation it runs with */
+	int stopping;           /* IPC_CHILD_STOP sent */
+	int retired;            /* free the slot when it exits */
+	int replace;            /* start its replacement at once on exit */
+	char name[32];          /* "smtpd[0]", the control channel's name */
+	struct ipc_chan *control;
+	struct event *restart_ev;       /* pending restart after backoff */
+	struct event *kill_ev;          /* SIGKILL if a stop takes too long */
+};
+
+struct master {
+	char *conf_path;        /* absolute */
+	struct conf *conf;
+	unsigned gen;           /* bumped by every successful reload */
+	int foreground;
+	struct event_base *base;
+	int stats_fd;
+
+	struct mlistener *listen;       /* parallel to conf->listen */
+	size_t nlisten;
+	struct mlistener http;          /* fd -1 when there is none */
+
+	struct mchild child[STATS_MAX_CHILDREN];
+
+	int shutting_down;
+	int shutdown_phase;
+	time_t shutdown_deadline;
+	int shutdown_forced;            /* grace over: receivers may linger */
+	struct event *shutdown_grace_ev;
+	struct event *shutdown_kill_ev;
+
+	char *pidfile;
+	struct event *sig_ev[4];
+};
+
+/* master.c */
+/* master_shutdown_advance - move a graceful stop to its next phase when
+ * the current one is done; exits the loop when every child is gone */
+void master_shutdown_advance(struct master *m);
+
+/* master_child.c */
+/* child_table_init - empty slots with their timers */
+void child_table_init(struct master *m);
+/* child_table_free - release timers and channels (at exit) */
+void child_table_free(struct master *m);
+/* children_start_all - queued, delivery, smtpd, httpd as configured */
+void children_start_all(struct master *m);
+/* children_reconcile - after a reload: restart every child gracefully and
+ * adjust the process counts to the new configuration */
+void children_reconcile(struct master *m);
+/* children_reap - SIGCHLD: waitpid loop, restarts */
+void children_reap(struct master *m);
+/* children_stop_role - send IPC_CHILD_STOP(grace) to every live child of
+ * role; returns how many are still running */
+int children_stop_role(struct master *m, enum proc_role role, unsigned grace);
+/* children_live - how many children of role (PROC_ROLE_MAX: any) run */
+int children_live(const struct master *m, enum proc_role role);
+/* children_cancel_restarts - drop pending restarts (shutting down) */
+void children_cancel_restarts(struct master *m);
+/* children_kill_all - SIGKILL every running child */
+void children_kill_all(struct master *m);
+/* child_name - "smtpd[0]" into buf */
+const char *child_name(const struct mchild *ch, char *buf, size_t len);
+
+#endif
