@@ -475,15 +475,34 @@ missing(cfg_t *cfg, int line, const char *name, const char *what)
 	return -1;
 }
 
-/* v_listen - a listen section needs an address */
+/* listen_address_valid - "host:port" whose port is a number 1..65535 */
+static int
+listen_address_valid(const char *addr)
+{
+	char host[256], port[16], *end;
+	long n;
+
+	if (hostport_parse(addr, host, sizeof(host), port, sizeof(port)) == -1)
+		return 0;
+	n = strtol(port, &end, 10);
+	return port[0] != '\0' && *end == '\0' && n >= 1 && n <= 65535;
+}
+
+/* v_listen - a listen section needs an address that can be bound */
 static int
 v_listen(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t *sec = last_section(opt);
 	int line = section_line(cfg);
+	const char *addr = cfg_getstr(sec, "address");
 
-	if (cfg_getstr(sec, "address") == NULL)
+	if (addr == NULL)
 		return missing(cfg, line, "address", "host:port in this listen section");
+	if (!listen_address_valid(addr)) {
+		conf_errorf(ctx.path, line, "option 'address': expected host:port with a "
+		    "port from 1 to 65535, got '%s'", addr);
+		return -1;
+	}
 	return 0;
 }
 
@@ -678,6 +697,8 @@ conf_resolve_default(struct conf *c, cfg_t *cfg)
 	return -1;
 }
 
+#define CONF_MAX_BYTES (1024 * 1024)
+
 /* conf_schema - a libconfuse context with our validators and errors */
 static cfg_t *
 conf_schema(void)
@@ -694,14 +715,77 @@ conf_schema(void)
 	return cfg;
 }
 
+/* blank_comments - overwrite '#' and '//' comments (to the end of the
+ * line) and C comments with spaces, keeping newlines and quoted strings.
+ * libconfuse 3.3's lexer counts every comment as three lines, so its error
+ * lines drift, and it rejects a comment inside a list (upstream issue
+ * #150); it never sees our comments at all. */
+static void
+blank_comments(char *p)
+{
+	char quote = 0;
+
+	for (; *p != '\0'; p++) {
+		if (quote) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == quote)
+				quote = 0;
+		} else if (*p == '"' || *p == '\'') {
+			quote = *p;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			for (; *p != '\0' && *p != '\n'; p++)
+				*p = ' ';
+			if (*p == '\0')
+				break;
+		} else if (p[0] == '/' && p[1] == '*') {
+			for (; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+				if (*p != '\n')
+					*p = ' ';
+			if (*p == '\0')
+				break;
+			p[0] = p[1] = ' ';
+			p++;
+		}
+	}
+}
+
+/* conf_read_uncommented - the whole file (at most CONF_MAX_BYTES) with
+ * its comments blanked; NULL with *err an errno */
+static char *
+conf_read_uncommented(const char *path, int *err)
+{
+	FILE *fp = fopen(path, "re");
+	char *buf;
+	size_t n;
+
+	if (fp == NULL) {
+		*err = errno;
+		return NULL;
+	}
+	buf = xmalloc(CONF_MAX_BYTES + 1);
+	n = fread(buf, 1, CONF_MAX_BYTES + 1, fp);
+	*err = ferror(fp) ? EIO : EFBIG;
+	fclose(fp);
+	if (n > CONF_MAX_BYTES || memchr(buf, '\0', n) != NULL) {
+		if (n <= CONF_MAX_BYTES)
+			*err = EINVAL;
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	blank_comments(buf);
+	return buf;
+}
+
 /* conf_load - parse path into a new struct conf, or NULL with err */
 struct conf *
 conf_load(const char *path, char *err, size_t errlen)
 {
 	struct conf *c = NULL;
-	char cwd[PATH_MAX], *cwdp;
+	char cwd[PATH_MAX], *cwdp, *text;
 	cfg_t *cfg;
-	int r;
+	int r, rerrno = 0;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.path = path;
@@ -710,11 +794,14 @@ conf_load(const char *path, char *err, size_t errlen)
 	if (errlen > 0)
 		err[0] = '\0';
 	cfg = conf_schema();
-	r = cfg_parse(cfg, path);
-	if (r == CFG_FILE_ERROR) {
-		ctx.failed = 0;
-		conf_errorf(path, 0, "cannot read: %s", strerror(errno ? errno : ENOENT));
-	} else if (r != CFG_SUCCESS && !ctx.failed)
+	if ((text = conf_read_uncommented(path, &rerrno)) == NULL) {
+		conf_errorf(path, 0, "cannot read: %s", strerror(rerrno));
+		r = CFG_FILE_ERROR;
+	} else {
+		r = cfg_parse_buf(cfg, text);
+		free(text);
+	}
+	if (r != CFG_SUCCESS && r != CFG_FILE_ERROR && !ctx.failed)
 		conf_errorf(path, 0, "syntax error");
 	if (r == CFG_SUCCESS) {
 		cwdp = getcwd(cwd, sizeof(cwd));

@@ -34,6 +34,14 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+	{ "line counted right after comments",
+	  "# one\n# two\nuser = \"x\" # three\n// four\n/* five\n six */\nbogus = 1\n", 7,
+	  "bogus", "no such option" },
+	{ "comment inside a list",
+	  "trusted_networks = {\n \"10.0.0.0/8\", # office\n \"10.0.0.300/8\"\n}\n", 3,
+	  "trusted_networks", "10.0.0.300" },
+	{ "listen port not a number",
+	  "listen smtp {\n\taddress = \"127.0.0.1:notaport\"\n}\n", 2, "address", "65535" },
 	{ "unknown option", "user = \"postern\"\nbogus_option = 1\n", 2,
 	  "bogus_option", "no such option" },
 	{ "bad size", "user = \"x\"\n\nmax_message_size = ten\n", 3,
