@@ -872,12 +872,28 @@ sub stop {
     kill('TERM', $self->{pid});
     my $deadline = time() + ($timeout // 20);
     while (time() < $deadline) {
-        return $self->{status} unless $self->alive;
+        if (!$self->alive) {
+            $self->check_sanitizers;
+            return $self->{status};
+        }
         sleep(0.02);
     }
     Test::More::diag("postern (pid $self->{pid}) ignored SIGTERM; killing");
     $self->kill_all;
     return -1;
+}
+
+# check_sanitizers - once per server: a test fails when any process wrote
+# an AddressSanitizer/UBSan report into the log (builds with
+# --enable-sanitizers; a child that aborts is restarted, so only the log
+# tells)
+sub check_sanitizers {
+    my ($self) = @_;
+    return if $self->{sanitizers_checked}++;
+    my @r = $self->log_text =~ /^(.*(?:ERROR: \w+Sanitizer|runtime error:).*)$/mg;
+    Test::More::is(scalar @r, 0, 'no sanitizer report in the postern log')
+        or Test::More::diag(join("\n", @r[0 .. ($#r > 5 ? 5 : $#r)]));
+    return;
 }
 
 # leftover - pids of the stopped master's descendants still alive
@@ -897,6 +913,7 @@ sub kill_all {
     for (1 .. 250) { last unless $self->alive; sleep(0.02) }
     Postern::Test::wait_for(sub { !grep { Postern::Test::pid_alive($_) } @d },
         5, 'children to die');
+    $self->check_sanitizers;
     return;
 }
 
@@ -905,6 +922,7 @@ sub DESTROY {
     my ($self) = @_;
     return unless $self->{owner} == $$;
     local ($?, $!, $@);
+    $self->{sanitizers_checked} = 1;    # no test may run after done_testing
     $self->kill_all if $self->alive;
 }
 
