@@ -66,7 +66,7 @@ child_args_parse(int argc, char **argv, struct child_args *a)
 	while ((ch = getopt(argc, argv, "c:i:f")) != -1) {
 		switch (ch) {
 		case 'c':
-			a->config = optarg;
+			a->config = xstrdup(optarg);
 			break;
 		case 'i':
 			errno = 0;
@@ -130,10 +130,10 @@ child_start(struct child *ch, enum proc_role role, int argc, char **argv,
 
 	memset(ch, 0, sizeof(*ch));
 	ch->role = role;
-	/* setproctitle_init moves argv's strings (they are overwritten by
-	 * the title), so parse the copies it leaves in argv[] afterwards */
-	setproctitle_init(argc, argv, environ);
+	/* the title overwrites argv's strings: keep copies of what we need
+	 * (child_args_parse duplicates the config path) before taking them */
 	child_args_parse(argc, argv, &ch->args);
+	setproctitle_init(argc, argv, environ);
 	child_title(role, ch->args.index);
 	log_init(proc_role_name(role), ch->args.foreground, LOG_LEVEL_INFO);
 	if ((ch->conf = conf_load(ch->args.config, err, sizeof(err))) == NULL) {

@@ -1,0 +1,443 @@
+/*
+ * smtpd_cmd.c - the SMTP command table and one function per verb.
+ *
+ * Owns: the verb table (verb, argument rule, syntax hint, function), the
+ * MAIL FROM parameters table (SIZE, BODY), the relay decision and the
+ * recipient limit.
+ *
+ * SECURITY: never an open relay. A recipient is accepted only when the
+ * client address lies in trusted_networks or the recipient's domain, as
+ * returned by addr_parse_path() (which refuses percent hacks, bang paths,
+ * source routes, quoted '@', address literals and trailing dots), is one
+ * of relay_domains. Client-supplied text (HELO names, parameter names) is
+ * sanitised before it reaches a reply, a log line or a header.
+ *
+ * STANDARDS: RFC 5321 (4.1.1 commands, 4.1.4 order, 3.5.3 VRFY 252),
+ * RFC 1869 (EHLO, parameters, 555), RFC 1870 (SIZE), RFC 6152 (8BITMIME,
+ * BODY=), RFC 2920 (PIPELINING), RFC 2034 / RFC 3463 (enhanced codes).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "addr.h"
+#include "conf.h"
+#include "log.h"
+#include "netaddr.h"
+#include "util.h"
+
+#include "smtpd.h"
+
+/* argument rules */
+#define CMD_ARG 0x1             /* an argument is required */
+#define CMD_NOARG 0x2           /* no argument is allowed */
+
+struct smtp_cmd {
+	const char *verb;
+	unsigned flags;
+	const char *syntax;     /* for 501 5.5.4 */
+	void (*run)(struct session *s, char *arg);
+};
+
+/* One MAIL FROM parameter: 0 = ok, -1 = refused (reply sent). */
+struct mail_param {
+	const char *key;
+	int (*run)(struct session *s, const char *value);
+};
+
+static void cmd_helo(struct session *s, char *arg);
+static void cmd_ehlo(struct session *s, char *arg);
+static void cmd_mail(struct session *s, char *arg);
+static void cmd_rcpt(struct session *s, char *arg);
+static void cmd_data(struct session *s, char *arg);
+static void cmd_rset(struct session *s, char *arg);
+static void cmd_noop(struct session *s, char *arg);
+static void cmd_quit(struct session *s, char *arg);
+static void cmd_vrfy(struct session *s, char *arg);
+static void cmd_help(struct session *s, char *arg);
+
+static const struct smtp_cmd commands[] = {
+	{ "HELO", CMD_ARG, "HELO hostname", cmd_helo },
+	{ "EHLO", CMD_ARG, "EHLO hostname", cmd_ehlo },
+	{ "MAIL", CMD_ARG, "MAIL FROM:<address>", cmd_mail },
+	{ "RCPT", CMD_ARG, "RCPT TO:<address>", cmd_rcpt },
+	{ "DATA", CMD_NOARG, "DATA", cmd_data },
+	{ "RSET", CMD_NOARG, "RSET", cmd_rset },
+	{ "NOOP", 0, "NOOP", cmd_noop },
+	{ "QUIT", CMD_NOARG, "QUIT", cmd_quit },
+	{ "VRFY", CMD_ARG, "VRFY address", cmd_vrfy },
+	{ "HELP", 0, "HELP", cmd_help },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int param_size(struct session *s, const char *value);
+static int param_body(struct session *s, const char *value);
+
+static const struct mail_param mail_params[] = {
+	{ "SIZE", param_size },
+	{ "BODY", param_body },
+	{ NULL, NULL },
+};
+
+/* cmd_find - the table row for a verb (case-insensitive), or NULL */
+static const struct smtp_cmd *
+cmd_find(const char *verb)
+{
+	const struct smtp_cmd *c;
+
+	for (c = commands; c->verb != NULL; c++)
+		if (strcasecmp(c->verb, verb) == 0)
+			return c;
+	return NULL;
+}
+
+/* cmd_dispatch - run one command line (no CRLF, NUL-free) */
+void
+cmd_dispatch(struct session *s, char *line, size_t len)
+{
+	const struct smtp_cmd *c;
+	char *arg, *end;
+
+	for (arg = line; *arg != '\0' && *arg != ' '; arg++)
+		;
+	if (*arg == ' ')
+		*arg++ = '\0';
+	while (*arg == ' ')
+		arg++;
+	for (end = arg + strlen(arg); end > arg && isspace((unsigned char)end[-1]); end--)
+		end[-1] = '\0';
+
+	if ((c = cmd_find(line)) == NULL) {
+		session_reject(s, REJ_PROTOCOL, "unknown", NULL,
+		    "500 5.5.2 Error: command not recognized");
+		return;
+	}
+	if (((c->flags & CMD_ARG) && *arg == '\0') ||
+	    ((c->flags & CMD_NOARG) && *arg != '\0')) {
+		session_reject(s, REJ_SYNTAX, c->verb, NULL, "501 5.5.4 Syntax: %s",
+		    c->syntax);
+		return;
+	}
+	c->run(s, arg);
+}
+
+/* helo_store - keep the first word of the HELO argument, printable
+ * ASCII only (it goes into logs and the Received: header) */
+static void
+helo_store(struct session *s, const char *arg)
+{
+	size_t i, n = strcspn(arg, " \t");
+
+	if (n > 255)
+		n = 255;
+	free(s->helo);
+	s->helo = xstrndup(arg, n);
+	for (i = 0; s->helo[i] != '\0'; i++)
+		if (s->helo[i] < 0x21 || s->helo[i] > 0x7e)
+			s->helo[i] = '?';
+}
+
+/* helo_common - HELO and EHLO: remember the name, reset the transaction */
+static void
+helo_common(struct session *s, const char *arg, int esmtp)
+{
+	session_txn_reset(s);
+	helo_store(s, arg);
+	s->flags |= SF_HELO;
+	if (esmtp)
+		s->flags |= SF_ESMTP;
+	else
+		s->flags &= ~SF_ESMTP;
+}
+
+/* cmd_helo - HELO name */
+static void
+cmd_helo(struct session *s, char *arg)
+{
+	helo_common(s, arg, 0);
+	session_reply(s, "250 %s", smtpd.conf->hostname);
+}
+
+/* cmd_ehlo - EHLO name: the extensions we offer */
+static void
+cmd_ehlo(struct session *s, char *arg)
+{
+	helo_common(s, arg, 1);
+	session_reply(s, "250-%s", smtpd.conf->hostname);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %zu", smtpd.conf->max_message_size);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+/* path_arg - after "FROM:" / "TO:" (case-insensitive, blanks allowed
+ * after the colon as many clients send them); NULL if absent */
+static char *
+path_arg(char *arg, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (strncasecmp(arg, prefix, n) != 0)
+		return NULL;
+	arg += n;
+	while (*arg == ' ')
+		arg++;
+	return arg;
+}
+
+/* keyword_ok - RFC 5321 esmtp-keyword: ALPHA / DIGIT / "-" */
+static int
+keyword_ok(const char *k)
+{
+	if (*k == '\0')
+		return 0;
+	for (; *k != '\0'; k++)
+		if (!isalnum((unsigned char)*k) && *k != '-')
+			return 0;
+	return 1;
+}
+
+/* param_size - SIZE=n (RFC 1870): refuse what we would refuse anyway */
+static int
+param_size(struct session *s, const char *value)
+{
+	unsigned long long n;
+	char *end;
+
+	if (value == NULL || !isdigit((unsigned char)*value)) {
+		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+		    "501 5.5.4 Bad SIZE parameter syntax");
+		return -1;
+	}
+	errno = 0;
+	n = strtoull(value, &end, 10);
+	if (*end != '\0') {
+		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+		    "501 5.5.4 Bad SIZE parameter syntax");
+		return -1;
+	}
+	if (errno == ERANGE || n > smtpd.conf->max_message_size) {
+		session_reject(s, REJ_SIZE, "MAIL", NULL,
+		    "552 5.3.4 Message size exceeds fixed maximum message size");
+		return -1;
+	}
+	return 0;
+}
+
+/* param_body - BODY=7BIT|8BITMIME (RFC 6152); nothing to convert */
+static int
+param_body(struct session *s, const char *value)
+{
+	if (value != NULL && (strcasecmp(value, "7BIT") == 0 ||
+	    strcasecmp(value, "8BITMIME") == 0))
+		return 0;
+	session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+	    "501 5.5.4 Unsupported BODY parameter (7BIT or 8BITMIME)");
+	return -1;
+}
+
+/* mail_parse_params - the " KEY[=VALUE]..." after the reverse path */
+static int
+mail_parse_params(struct session *s, char *p)
+{
+	const struct mail_param *mp;
+	char *tok, *save = NULL, *value;
+
+	for (tok = strtok_r(p, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		if ((value = strchr(tok, '=')) != NULL)
+			*value++ = '\0';
+		for (mp = mail_params; mp->key != NULL; mp++)
+			if (strcasecmp(mp->key, tok) == 0)
+				break;
+		if (mp->key != NULL) {
+			if (mp->run(s, value) < 0)
+				return -1;
+			continue;
+		}
+		if (keyword_ok(tok) && strlen(tok) <= 32)
+			session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+			    "555 5.5.4 Unsupported option: %s", tok);
+		else
+			session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+			    "555 5.5.4 Unsupported option");
+		return -1;
+	}
+	return 0;
+}
+
+/* cmd_mail - MAIL FROM:<reverse-path> [SIZE=n] [BODY=...] */
+static void
+cmd_mail(struct session *s, char *arg)
+{
+	char buf[SMTPD_ADDR_BUF];
+	struct mailaddr a;
+	const char *end, *why;
+	char *p;
+
+	if (!(s->flags & SF_HELO)) {
+		session_reject(s, REJ_PROTOCOL, "MAIL", NULL,
+		    "503 5.5.1 Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->sender != NULL) {
+		session_reject(s, REJ_PROTOCOL, "MAIL", NULL,
+		    "503 5.5.1 Error: nested MAIL command");
+		return;
+	}
+	if ((p = path_arg(arg, "FROM:")) == NULL) {
+		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+		    "501 5.5.4 Syntax: MAIL FROM:<address>");
+		return;
+	}
+	if (addr_parse_path(p, ADDR_ALLOW_NULL, &a, &end, &why) < 0) {
+		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+		    "501 5.1.7 Bad sender address syntax: %s", why);
+		return;
+	}
+	if (*end != '\0' && *end != ' ') {
+		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+		    "501 5.1.7 Bad sender address syntax: text after the address");
+		return;
+	}
+	/* set before the parameters so their refusals log the sender */
+	s->sender = xstrdup(addr_format(&a, buf, sizeof(buf)));
+	if (mail_parse_params(s, p + (end - p)) < 0) {
+		xfree(&s->sender);
+		return;
+	}
+	session_reply(s, "250 2.1.0 Ok");
+}
+
+/* rcpt_permitted - the relay rule: trusted client or relay domain */
+static int
+rcpt_permitted(const struct session *s, const struct mailaddr *a)
+{
+	if (netlist_match(&smtpd.conf->trusted_networks,
+	    (const struct sockaddr *)&s->ss))
+		return 1;
+	return conf_is_relay_domain(smtpd.conf, a->domain);
+}
+
+/* rcpt_add - append an accepted recipient */
+static void
+rcpt_add(struct session *s, const char *addr)
+{
+	if (s->nrcpt == s->rcptcap) {
+		s->rcptcap = s->rcptcap ? s->rcptcap * 2 : 4;
+		s->rcpt = xreallocarray(s->rcpt, s->rcptcap, sizeof(*s->rcpt));
+	}
+	s->rcpt[s->nrcpt++] = xstrdup(addr);
+	s->rcptbytes += strlen(addr) + 8;
+}
+
+/* cmd_rcpt - RCPT TO:<forward-path> */
+static void
+cmd_rcpt(struct session *s, char *arg)
+{
+	char buf[SMTPD_ADDR_BUF];
+	struct mailaddr a;
+	const char *end, *why;
+	char *p;
+
+	if (s->sender == NULL) {
+		session_reject(s, REJ_PROTOCOL, "RCPT", NULL,
+		    "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if ((p = path_arg(arg, "TO:")) == NULL) {
+		session_reject(s, REJ_SYNTAX, "RCPT", NULL,
+		    "501 5.5.4 Syntax: RCPT TO:<address>");
+		return;
+	}
+	if (addr_parse_path(p, 0, &a, &end, &why) < 0) {
+		session_reject(s, REJ_SYNTAX, "RCPT", NULL,
+		    "501 5.1.3 Bad recipient address syntax: %s", why);
+		return;
+	}
+	while (*end == ' ')
+		end++;
+	if (*end != '\0') {
+		session_reject(s, REJ_SYNTAX, "RCPT", NULL,
+		    "555 5.5.4 Unsupported option");
+		return;
+	}
+	addr_format(&a, buf, sizeof(buf));
+	if (!rcpt_permitted(s, &a)) {
+		session_reject(s, REJ_RELAY_DENIED, "RCPT", buf,
+		    "554 5.7.1 <%s>: Relay access denied", buf);
+		return;
+	}
+	if (s->nrcpt >= (size_t)smtpd.conf->max_recipients ||
+	    s->rcptbytes + strlen(buf) + 8 > SMTPD_RCPT_BYTES_MAX) {
+		session_reject(s, REJ_RCPT_LIMIT, "RCPT", buf,
+		    "452 4.5.3 Too many recipients");
+		return;
+	}
+	rcpt_add(s, buf);
+	session_reply(s, "250 2.1.5 Ok");
+}
+
+/* cmd_data - DATA: ask queued for a spool file; the reply (354 or 451)
+ * comes when it answers */
+static void
+cmd_data(struct session *s, char *arg)
+{
+	if (s->sender == NULL) {
+		session_reject(s, REJ_PROTOCOL, "DATA", NULL,
+		    "503 5.5.1 Error: need MAIL command");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		session_reject(s, REJ_PROTOCOL, "DATA", NULL,
+		    "554 5.5.1 No valid recipients");
+		return;
+	}
+	if (queue_open(s) < 0) {
+		session_reject(s, REJ_QUEUE_ERROR, "DATA", NULL,
+		    "451 4.3.0 Queue unavailable, try again later");
+		session_txn_reset(s);
+	}
+}
+
+/* cmd_rset - RSET: abort the transaction */
+static void
+cmd_rset(struct session *s, char *arg)
+{
+	session_txn_reset(s);
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+/* cmd_noop - NOOP */
+static void
+cmd_noop(struct session *s, char *arg)
+{
+	session_reply(s, "250 2.0.0 Ok");
+}
+
+/* cmd_quit - QUIT: say goodbye and close once it is written */
+static void
+cmd_quit(struct session *s, char *arg)
+{
+	session_txn_reset(s);
+	session_reply(s, "221 2.0.0 Bye");
+	session_close(s);
+}
+
+/* cmd_vrfy - VRFY: we do not disclose users (RFC 5321 3.5.3) */
+static void
+cmd_vrfy(struct session *s, char *arg)
+{
+	session_reply(s, "252 2.5.0 Cannot VRFY user, but will accept message "
+	    "and attempt delivery");
+}
+
+/* cmd_help - HELP */
+static void
+cmd_help(struct session *s, char *arg)
+{
+	session_reply(s, "214 2.0.0 See RFC 5321");
+}

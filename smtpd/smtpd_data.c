@@ -1,0 +1,335 @@
+/*
+ * smtpd_data.c - the DATA phase: the Received: header, end-of-data
+ * detection, dot-unstuffing, the message checks, and streaming the
+ * message into the spool file queued opened for it.
+ *
+ * Owns: struct smtpd_data (only while a message is being received: the
+ * spool descriptor, a 64 KiB write buffer, the parser state, counters).
+ *
+ * Rules (see postern-smtpd(8)):
+ *  - A line ends only at CR LF. End of data is exactly CR LF "." CR LF,
+ *    where the first CR LF ends the previous line (or is the one of the
+ *    DATA command). A bare CR or bare LF never ends a line nor the
+ *    message; a message containing one is refused after its end with
+ *    550 5.6.11 (so "\n.\r\n" smuggling cannot split one message in two,
+ *    and nothing we relay can be read differently by the next hop).
+ *  - NUL anywhere: 550 5.6.0. Over max_message_size: stop writing, 552.
+ *    Write errors (ENOSPC, EIO): 452 4.3.1. In every case the rest of
+ *    the message is still read to its real end, so the session stays in
+ *    step with the client, and the spool file is aborted.
+ *  - The file receives the Received: header and then the message with
+ *    CR LF line endings, exactly as received after unstuffing.
+ *
+ * SECURITY: message bytes are untrusted and never logged. The only file
+ * written is the descriptor queued passed; no path is opened here.
+ *
+ * STANDARDS: RFC 5321 (4.1.1.4 DATA, 4.5.2 transparency, 4.4 trace
+ * information, 2.3.8 lines), RFC 5322 (3.6.7 trace fields, dates),
+ * RFC 3848 (ESMTP / SMTP "with" keywords), RFC 3463 (5.6.0, 5.3.4).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+#include "smtpd.h"
+
+/* Where the parser is within the current line. */
+enum data_state {
+	DS_BOL = 0,             /* at the start of a line */
+	DS_DOT,                 /* a "." at the start of a line */
+	DS_DOTCR,               /* "." CR at the start of a line */
+	DS_TEXT,                /* inside a line */
+	DS_CR,                  /* inside a line, after a CR */
+};
+
+/* Why the message will be refused at its end (first one wins). */
+#define DF_BARE 0x01            /* bare CR or LF */
+#define DF_NUL 0x02             /* NUL byte */
+#define DF_SIZE 0x04            /* over max_message_size */
+#define DF_WERR 0x08            /* write(2) to the spool file failed */
+#define DF_REFUSE (DF_BARE | DF_NUL | DF_SIZE | DF_WERR)
+
+struct smtpd_data {
+	int fd;                 /* the spool file, O_WRONLY */
+	enum data_state st;
+	unsigned flags;
+	int werrno;             /* errno of the failed write */
+	uint64_t body;          /* message bytes after unstuffing */
+	uint64_t stored;        /* bytes written, Received: included */
+	size_t len;             /* bytes waiting in buf */
+	char buf[SMTPD_DATA_BUF];
+};
+
+/* data_flush - write the buffer to the spool file */
+static void
+data_flush(struct smtpd_data *d)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < d->len && !(d->flags & DF_WERR)) {
+		n = write(d->fd, d->buf + off, d->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			d->werrno = n < 0 ? errno : EIO;
+			d->flags |= DF_WERR;
+			break;
+		}
+		off += (size_t)n;
+		d->stored += (uint64_t)n;
+	}
+	d->len = 0;
+}
+
+/* data_put - store bytes (buffered) unless the message is refused */
+static void
+data_put(struct smtpd_data *d, const char *p, size_t n)
+{
+	size_t room;
+
+	if (d->flags & DF_REFUSE)
+		return;
+	while (n > 0) {
+		if (d->len == sizeof(d->buf)) {
+			data_flush(d);
+			if (d->flags & DF_WERR)
+				return;
+		}
+		room = sizeof(d->buf) - d->len;
+		if (room > n)
+			room = n;
+		memcpy(d->buf + d->len, p, room);
+		d->len += room;
+		p += room;
+		n -= room;
+	}
+}
+
+/* data_emit - message content: count it against the size limit */
+static void
+data_emit(struct smtpd_data *d, const char *p, size_t n)
+{
+	d->body += n;
+	if (d->body > smtpd.conf->max_message_size)
+		d->flags |= DF_SIZE;
+	data_put(d, p, n);
+}
+
+/* data_text - DS_TEXT: copy a run of ordinary bytes, or handle one of
+ * CR, LF, NUL; returns bytes consumed */
+static size_t
+data_text(struct smtpd_data *d, const char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0')
+		i++;
+	if (i > 0) {
+		data_emit(d, p, i);
+		return i;
+	}
+	if (p[0] == '\r') {
+		d->st = DS_CR;
+		return 1;
+	}
+	/* a bare LF or a NUL: kept as it is, refused at the end */
+	d->flags |= p[0] == '\n' ? DF_BARE : DF_NUL;
+	data_emit(d, p, 1);
+	return 1;
+}
+
+/* data_scan - run the parser over n bytes; returns bytes consumed and
+ * sets *done when the end-of-data line was consumed */
+static size_t
+data_scan(struct smtpd_data *d, const char *p, size_t n, int *done)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		switch (d->st) {
+		case DS_TEXT:
+			i += data_text(d, p + i, n - i);
+			break;
+		case DS_CR:
+			if (p[i] == '\n') {
+				data_emit(d, "\r\n", 2);
+				d->st = DS_BOL;
+				i++;
+			} else {
+				/* bare CR; look at this byte again as text */
+				d->flags |= DF_BARE;
+				data_emit(d, "\r", 1);
+				d->st = DS_TEXT;
+			}
+			break;
+		case DS_BOL:
+			if (p[i] == '.') {
+				d->st = DS_DOT;
+				i++;
+			} else
+				d->st = DS_TEXT;
+			break;
+		case DS_DOT:
+			if (p[i] == '\r') {
+				d->st = DS_DOTCR;
+				i++;
+			} else
+				d->st = DS_TEXT;        /* unstuffing: the dot goes */
+			break;
+		case DS_DOTCR:
+			if (p[i] == '\n') {
+				*done = 1;
+				return i + 1;
+			}
+			/* "." then a bare CR: not the end */
+			d->flags |= DF_BARE;
+			data_emit(d, "\r", 1);
+			d->st = DS_TEXT;
+			break;
+		}
+	}
+	return i;
+}
+
+/* received_header - the trace field (RFC 5321 4.4) into the buffer */
+static void
+received_header(struct session *s)
+{
+	struct smtpd_data *d = s->data;
+	char date[64], forpart[SMTPD_ADDR_BUF + 16];
+	const char *v6;
+	int n;
+
+	rfc5322_date(time(NULL), date, sizeof(date));
+	v6 = s->ss.ss_family == AF_INET6 && strchr(s->ip, ':') != NULL ? "IPv6:" : "";
+	forpart[0] = '\0';
+	if (s->nrcpt == 1)
+		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>", s->rcpt[0]);
+	n = snprintf(d->buf, sizeof(d->buf),
+	    "Received: from %s (unknown [%s%s])\r\n"
+	    "\tby %s (Postern) with %s id %s%s; %s\r\n",
+	    s->helo != NULL ? s->helo : "unknown", v6, s->ip,
+	    smtpd.conf->hostname, (s->flags & SF_ESMTP) ? "ESMTP" : "SMTP",
+	    s->qid, forpart, date);
+	if (n < 0 || (size_t)n >= sizeof(d->buf))
+		panic("Received: header does not fit");
+	d->len = (size_t)n;
+}
+
+/* data_start - the spool fd arrived: write Received:, reply 354 */
+void
+data_start(struct session *s, int fd)
+{
+	struct smtpd_data *d;
+
+	d = xmalloc(sizeof(*d));
+	d->fd = fd;
+	d->st = DS_BOL;         /* the DATA command's CR LF precedes the body */
+	d->flags = 0;
+	d->werrno = 0;
+	d->body = d->stored = 0;
+	d->len = 0;
+	s->data = d;
+	s->state = SS_DATA;
+	received_header(s);
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	session_resume(s);
+}
+
+/* data_free - close the spool fd and free the data state */
+void
+data_free(struct session *s)
+{
+	if (s->data == NULL)
+		return;
+	if (s->data->fd >= 0)
+		close(s->data->fd);
+	xfree(&s->data);
+}
+
+/* data_refuse - the message is refused: reply and abort the spool file */
+static void
+data_refuse(struct session *s, enum stats_reject why, const char *text)
+{
+	session_reject(s, why, "END-OF-MESSAGE", NULL, "%s", text);
+	session_txn_reset(s);
+}
+
+/* data_end - end of data seen: refuse, or commit and wait for queued */
+static void
+data_end(struct session *s)
+{
+	struct smtpd_data *d = s->data;
+	uint64_t size;
+
+	if (!(d->flags & DF_REFUSE)) {
+		data_flush(d);
+		if (close(d->fd) < 0 && !(d->flags & DF_WERR)) {
+			d->werrno = errno;
+			d->flags |= DF_WERR;
+		}
+		d->fd = -1;
+	}
+	if (d->flags & DF_BARE)
+		data_refuse(s, REJ_PROTOCOL, "550 5.6.11 Message contains bare CR or LF;"
+		    " lines must end with CR LF");
+	else if (d->flags & DF_NUL)
+		data_refuse(s, REJ_PROTOCOL, "550 5.6.0 Message contains NUL");
+	else if (d->flags & DF_SIZE)
+		data_refuse(s, REJ_SIZE, "552 5.3.4 Message size exceeds fixed maximum "
+		    "message size");
+	else if (d->flags & DF_WERR) {
+		log_warnx("%s: cannot write the spool file: %s", s->qid,
+		    strerror(d->werrno));
+		data_refuse(s, REJ_QUEUE_ERROR, "452 4.3.1 Insufficient system storage");
+	} else if (!queue_current(s))
+		data_refuse(s, REJ_QUEUE_ERROR, "451 4.3.0 Queue unavailable, try again "
+		    "later");
+	else {
+		size = d->stored;
+		data_free(s);
+		if (queue_commit(s, size) < 0)
+			data_refuse(s, REJ_QUEUE_ERROR, "451 4.3.0 Queue unavailable, "
+			    "try again later");
+	}
+}
+
+/* data_input - consume message bytes from the client input; returns 1
+ * when end of data was reached (the session moved on), 0 if it needs
+ * more input */
+int
+data_input(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer_iovec v[8];
+	size_t used;
+	int i, nv, done = 0;
+
+	while (evbuffer_get_length(in) > 0) {
+		nv = evbuffer_peek(in, -1, NULL, v, 8);
+		if (nv > 8)
+			nv = 8;
+		used = 0;
+		for (i = 0; i < nv && !done; i++)
+			used += data_scan(s->data, v[i].iov_base, v[i].iov_len, &done);
+		evbuffer_drain(in, used);
+		if (done) {
+			data_end(s);
+			return 1;
+		}
+	}
+	return 0;
+}
