@@ -175,8 +175,8 @@ dir_for_user(const char *path, unsigned mode, const char *user, char *err,
 		snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (geteuid() != 0)
-		return 0;
+	if (geteuid() != 0 || user == NULL || *user == '\0')
+		return 0;       /* nobody to hand it to: children keep our uid */
 	if (priv_lookup(user, &uid, &gid) == -1) {
 		snprintf(err, errlen, "user '%s' does not exist", user);
 		return -1;
@@ -224,6 +224,9 @@ prepare_fs(const struct conf *c, char *err, size_t errlen)
 {
 	size_t i;
 
+	if (geteuid() == 0 && (c->user == NULL || *c->user == '\0'))
+		log_warnx("%s: user is empty: every child runs as root "
+		    "(for development only)", c->path);
 	if (dir_for_user(c->spool_dir, 0700, c->user, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < c->ntransport; i++)
