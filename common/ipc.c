@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,8 @@ struct ipc_chan {
 	int busy;                       /* inside a dispatch or on_close */
 	int dead;                       /* freed while busy */
 	int closed;                     /* on_close already called */
+	int untrusted;                  /* violations close, not fatalx */
+	int violated;                   /* closed for a violation */
 };
 
 static void ipc_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -525,6 +528,39 @@ ipc_find(const struct ipc_handler *t, uint16_t type)
 	return NULL;
 }
 
+/* ipc_violation - a peer broke the framing: fatalx, or for an untrusted
+ * peer log it and close the channel; returns 0 (nothing dispatched) */
+static int PRINTF_LIKE(2, 3)
+ipc_violation(struct ipc_chan *c, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!c->untrusted)
+		fatalx("ipc %s: protocol violation: %s", c->name, why);
+	log_warnx("ipc %s: protocol violation: %s; closing the link", c->name, why);
+	c->violated = 1;
+	ipc_chan_close(c);
+	return 0;
+}
+
+/* ipc_chan_set_untrusted - violations close the channel (see ipc.h) */
+void
+ipc_chan_set_untrusted(struct ipc_chan *c)
+{
+	c->untrusted = 1;
+}
+
+/* ipc_chan_violated - closed because the peer broke the framing */
+int
+ipc_chan_violated(const struct ipc_chan *c)
+{
+	return c->violated;
+}
+
 /* ipc_dispatch_one - decode and run the frame at the front of c->in;
  * 1 dispatched, 0 incomplete */
 static int
@@ -543,14 +579,14 @@ ipc_dispatch_one(struct ipc_chan *c)
 	if (n == 0)
 		return 0;
 	if (n < 0)
-		fatalx("ipc %s: protocol violation: %s", c->name, why);
+		return ipc_violation(c, "%s", why);
 	if ((fn = ipc_find(c->table, m.type)) == NULL)
-		fatalx("ipc %s: protocol violation: unexpected %s (%u)", c->name,
-		    ipc_type_name(m.type), (unsigned)m.type);
+		return ipc_violation(c, "unexpected %s (%u)", ipc_type_name(m.type),
+		    (unsigned)m.type);
 	m.fd = -1;
 	if ((flags & IPC_F_FD) && (m.fd = ipc_pop_fd(c->infd, &c->ninfd)) == -1)
-		fatalx("ipc %s: protocol violation: %s without its descriptor",
-		    c->name, ipc_type_name(m.type));
+		return ipc_violation(c, "%s without its descriptor",
+		    ipc_type_name(m.type));
 	c->in_off += (size_t)n;
 	msgreader_init(&m.r, payload, plen);
 	log_debug("ipc %s: received %s", c->name, ipc_type_name(m.type));
@@ -593,8 +629,10 @@ ipc_read_cb(evutil_socket_t fd, short what, void *arg)
 		c->in.cap = c->in.len + IPC_READ_CHUNK;
 	}
 	n = recv_chunk(c->fd, c->in.data + c->in.len, IPC_READ_CHUNK, &c->infd, &c->ninfd);
-	if (n == -1 && errno == EPROTO)
-		fatalx("ipc %s: protocol violation: too many descriptors", c->name);
+	if (n == -1 && errno == EPROTO) {
+		ipc_violation(c, "too many descriptors");
+		return;
+	}
 	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n <= 0) {

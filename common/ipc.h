@@ -52,6 +52,14 @@ typedef void ipc_close_fn(struct ipc_chan *c, void *arg);
  * fatalx(). 'name' is used in log lines ("queued", "smtpd[1]"). */
 struct ipc_chan *ipc_chan_new(struct event_base *base, int fd, const char *name,
     const struct ipc_handler *table, ipc_close_fn *on_close, void *arg);
+/* ipc_chan_set_untrusted - a framing violation from this peer (bad
+ * header, unknown type, missing descriptor) is logged and the channel is
+ * closed (on_close runs) instead of fatalx(): the master must not die
+ * because a child misbehaves. */
+void ipc_chan_set_untrusted(struct ipc_chan *c);
+/* ipc_chan_violated - 1 if the channel was closed for a violation (for
+ * on_close handlers) */
+int ipc_chan_violated(const struct ipc_chan *c);
 /* ipc_send - queue one frame; fd >= 0 is passed and then closed here */
 void ipc_send(struct ipc_chan *c, uint16_t type, const struct msgbuf *payload, int fd);
 /* ipc_send_empty - a frame without payload */

@@ -126,7 +126,14 @@ child_ready_msg(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 
 	if (msg->fd >= 0)
 		close(msg->fd);
-	msg_end(&msg->r, "IPC_MASTER_READY");
+	if (!msg_ok(&msg->r)) {
+		/* never die for a child's bug: kill it, the restart follows */
+		log_warnx("%s (pid %d): malformed IPC_MASTER_READY; killing it",
+		    child_name(ch, name, sizeof(name)), (int)ch->pid);
+		if (ch->pid > 0)
+			kill(ch->pid, SIGKILL);
+		return;
+	}
 	stats_set32(&stats_slot(ch)->up, 1);
 	log_debug("%s (pid %d) ready", child_name(ch, name, sizeof(name)),
 	    (int)ch->pid);
@@ -137,8 +144,14 @@ static void
 control_closed(struct ipc_chan *c, void *arg)
 {
 	struct mchild *ch = arg;
+	char name[32];
 
 	ch->control = NULL;     /* freed by ipc.c when we return */
+	if (ipc_chan_violated(c) && ch->pid > 0) {
+		log_warnx("%s (pid %d) broke the control protocol; killing it",
+		    child_name(ch, name, sizeof(name)), (int)ch->pid);
+		kill(ch->pid, SIGKILL);
+	}
 }
 
 /* queued_slot - the running queued, or NULL */
@@ -325,6 +338,7 @@ child_record_start(struct master *m, struct mchild *ch, pid_t pid, int ctl)
 	child_name(ch, ch->name, sizeof(ch->name));
 	ch->control = ipc_chan_new(m->base, ctl, ch->name, control_table,
 	    control_closed, ch);
+	ipc_chan_set_untrusted(ch->control);
 	stats_set32(&sc->role, (int32_t)ch->role);
 	stats_set32(&sc->index, ch->index);
 	stats_set32(&sc->up, 0);

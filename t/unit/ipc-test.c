@@ -377,6 +377,42 @@ test_violation(void)
 	close(sv[0]);
 }
 
+static int untrusted_closed, untrusted_violated;
+
+/* u_closed - on_close of the untrusted channel */
+static void
+u_closed(struct ipc_chan *c, void *arg)
+{
+	untrusted_closed++;
+	untrusted_violated = ipc_chan_violated(c);
+	event_base_loopbreak(arg);
+}
+
+/* test_untrusted - the same bad frame on an untrusted channel closes it
+ * (on_close once, violated set) and the process lives on */
+static void
+test_untrusted(void)
+{
+	static const struct ipc_handler none[] = { { 0, NULL } };
+	uint8_t bad[IPC_HDR_LEN] = { IPC_HDR_LEN, 0, 0, 0, 1, 0, 0x7f, 0x7f, 0, 0, 0, 0 };
+	struct event_base *base = event_base_new();
+	struct timeval tv = { 5, 0 };
+	int sv[2];
+
+	if (base == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		abort();
+	ipc_chan_set_untrusted(ipc_chan_new(base, sv[1], "untrusted", none, u_closed, base));
+	if (write(sv[0], bad, sizeof(bad)) != (ssize_t)sizeof(bad))
+		abort();
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	ok(untrusted_closed == 1, "untrusted bad frame: on_close called once (%d)",
+	    untrusted_closed);
+	ok(untrusted_violated, "untrusted bad frame: ipc_chan_violated() says so");
+	close(sv[0]);
+	event_base_free(base);
+}
+
 /* main - run the groups */
 int
 main(void)
@@ -388,5 +424,6 @@ main(void)
 	test_channels();
 	test_blocking();
 	test_violation();
+	test_untrusted();
 	return done_testing();
 }
