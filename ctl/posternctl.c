@@ -29,6 +29,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "pidfile.h"
 #include "util.h"
 
 #define EXIT_USAGE 64
@@ -76,51 +77,6 @@ sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
-}
-
-/* pid_alive - 1 if pid runs and is postern (a zombie or an unrelated
- * program that reuses the pid is not) */
-static int
-pid_alive(pid_t pid)
-{
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
-
-	if (pid <= 0 || (kill(pid, 0) == -1 && errno != EPERM))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return memmem(buf, (size_t)n, "postern", 7) != NULL;
-}
-
-/* running_pid - the pid in RUN_DIR/postern.pid if that process is alive,
- * else 0 */
-static pid_t
-running_pid(const struct conf *c)
-{
-	char *path = xasprintf("%s/postern.pid", c->run_dir), buf[32];
-	ssize_t n;
-	long v = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
-		if ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
-			buf[n] = '\0';
-			v = strtol(buf, NULL, 10);
-		}
-		close(fd);
-	}
-	free(path);
-	if (v <= 0 || v >= INT_MAX || !pid_alive((pid_t)v))
-		return 0;
-	return (pid_t)v;
 }
 
 /* cmd_check_config - load the file; say it is fine */
@@ -201,7 +157,7 @@ cmd_start(const char *config)
 
 	if (run_postern(config) == 0) {
 		for (waited = 0; waited < START_WAIT_MS; waited += POLL_MS) {
-			if ((pid = running_pid(c)) != 0) {
+			if ((pid = pidfile_running(c->run_dir)) != 0) {
 				printf("postern started (pid %d)\n", (int)pid);
 				rc = 0;
 				break;
@@ -221,7 +177,7 @@ static int
 cmd_stop(const char *config)
 {
 	struct conf *c = load(config);
-	pid_t pid = running_pid(c);
+	pid_t pid = pidfile_running(c->run_dir);
 	long limit = ((long)c->shutdown_timeout + STOP_SLACK) * 1000, waited;
 	int rc = 1;
 
@@ -236,7 +192,7 @@ cmd_stop(const char *config)
 		return 1;
 	}
 	for (waited = 0; waited < limit; waited += POLL_MS) {
-		if (!pid_alive(pid)) {
+		if (!pidfile_alive(pid)) {
 			printf("postern stopped\n");
 			rc = 0;
 			break;
@@ -254,7 +210,7 @@ static int
 cmd_reload(const char *config)
 {
 	struct conf *c = load(config);
-	pid_t pid = running_pid(c);
+	pid_t pid = pidfile_running(c->run_dir);
 
 	conf_free(&c);
 	if (pid == 0) {
@@ -275,7 +231,7 @@ static int
 cmd_status(const char *config)
 {
 	struct conf *c = load(config);
-	pid_t pid = running_pid(c);
+	pid_t pid = pidfile_running(c->run_dir);
 
 	conf_free(&c);
 	if (pid == 0) {

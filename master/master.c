@@ -38,6 +38,7 @@
 #include "conf.h"
 #include "dkimkey.h"
 #include "log.h"
+#include "pidfile.h"
 #include "master.h"
 #include "netaddr.h"
 #include "privdrop.h"
@@ -45,7 +46,6 @@
 #include "stats.h"
 #include "util.h"
 
-#define PIDFILE_NAME "postern.pid"
 #define EXIT_USAGE 64
 
 /* One shutdown phase: the roles asked to stop together. */
@@ -64,28 +64,6 @@ usage(void)
 	exit(EXIT_USAGE);
 }
 
-/* pid_alive - 1 if pid names a running postern (or a process we cannot
- * inspect); a zombie or an unrelated program that reuses the pid is not */
-static int
-pid_alive(pid_t pid)
-{
-	char path[64], buf[256];
-	ssize_t n;
-	int fd;
-
-	if (pid <= 0 || (kill(pid, 0) == -1 && errno != EPERM))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;       /* zombies have an empty command line */
-	buf[n] = '\0';
-	return memmem(buf, (size_t)n, "postern", 7) != NULL;
-}
-
 /* mkdir_parents - mkdir_p path's parents 0755 and path itself with mode
  * (mkdir_p alone would give the parents mode too, and a 0700 parent
  * would lock the unprivileged children out) */
@@ -99,26 +77,6 @@ mkdir_parents(const char *path, unsigned mode)
 	return rc == -1 ? -1 : mkdir_p(path, mode);
 }
 
-/* pidf_read - the pid in path, or 0 */
-static pid_t
-pidf_read(const char *path)
-{
-	char buf[32];
-	ssize_t n;
-	long v;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	v = strtol(buf, NULL, 10);
-	return v > 0 && v < INT_MAX ? (pid_t)v : 0;
-}
-
 /* pidf_check - create run_dir; refuse to start when another postern
  * is running on the same pid file */
 static void
@@ -128,9 +86,9 @@ pidf_check(struct master *m)
 
 	if (mkdir_parents(m->conf->run_dir, 0755) == -1)
 		fatal("cannot create run_dir %s", m->conf->run_dir);
-	m->pidfile = xasprintf("%s/%s", m->conf->run_dir, PIDFILE_NAME);
-	if ((pid = pidf_read(m->pidfile)) != 0 && pid != getpid() &&
-	    pid_alive(pid)) {
+	m->pidfile = pidfile_path(m->conf->run_dir);
+	if ((pid = pidfile_read(m->pidfile)) != 0 && pid != getpid() &&
+	    pidfile_alive(pid)) {
 		fprintf(stderr, "postern is already running (pid %d)\n", (int)pid);
 		exit(1);
 	}
@@ -157,7 +115,7 @@ pidf_write(struct master *m)
 static void
 pidf_remove(struct master *m)
 {
-	if (m->pidfile != NULL && pidf_read(m->pidfile) == getpid() &&
+	if (m->pidfile != NULL && pidfile_read(m->pidfile) == getpid() &&
 	    unlink(m->pidfile) == -1)
 		log_warn("unlink %s", m->pidfile);
 }
