@@ -31,7 +31,11 @@ smtpd_processes = ${POSTERN_BENCH_SMTPD:-2}
 delivery_processes = ${POSTERN_BENCH_DELIVERY:-2}
 listen bench { address = "127.0.0.1:$MTA_PORT" }
 trusted_networks = { "127.0.0.0/8" }
-queue { concurrency = ${POSTERN_BENCH_CONCURRENCY:-40} }
+queue {
+	concurrency = ${POSTERN_BENCH_CONCURRENCY:-40}
+	# the benchmark has one destination (the sink): let it use them all
+	destination_concurrency = ${POSTERN_BENCH_CONCURRENCY:-40}
+}
 transport sink { type = relay  host = "127.0.0.1:$SINK_PORT" }
 default_transport = "sink"
 http_listen = ""

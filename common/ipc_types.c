@@ -26,6 +26,10 @@ static const char *const ipc_names[IPC_TYPE_MAX] = {
 	NAME(IPC_QUEUED_MSG_ABORT),
 	NAME(IPC_DELIVERY_JOB),
 	NAME(IPC_QUEUED_JOB_RESULT),
+	NAME(IPC_HTTPD_EVENT),
+	NAME(IPC_QUEUED_CTL_REQUEST),
+	NAME(IPC_CTL_ROW),
+	NAME(IPC_CTL_DONE),
 };
 
 /* ipc_type_name - the enum name of type, "IPC_?" if unknown */

@@ -18,7 +18,10 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_VERSION 1
+#define IPC_VERSION 2
+
+/* IPC_QUEUED_CTL_REQUEST flags */
+#define IPC_CTL_F_MESSAGE 0x1u  /* show: pass the message file too */
 
 enum ipc_type {
 	IPC_NONE = 0,
@@ -73,6 +76,36 @@ enum ipc_type {
 	 * nrcpt x { u32 rcpt index, u32 class (2, 4 or 5), str dsn ("2.0.0"),
 	 * str relay ("maildir:/path", "[127.0.0.1]:25"), str reply text }. */
 	IPC_QUEUED_JOB_RESULT = 31,
+
+	/* ---- queued -> httpd (queue link) ---- */
+
+	/* IPC_HTTPD_EVENT: str json, one queue event as a JSON object
+	 * {"time","event","id","rcpt","from","dsn","reply","relay",
+	 * "attempt","delay"} (postern-queued(8)); sent to every httpd link. */
+	IPC_HTTPD_EVENT = 40,
+
+	/* ---- posternctl, postern-sendmail <-> queued: the control socket
+	 * (conf control_socket, bound by the master, PROC_FD_LISTEN0 of
+	 * queued). Peers are untrusted local users: queued checks every
+	 * payload and closes the connection on a malformed one. Besides
+	 * the three types below, a client may submit a message with
+	 * IPC_QUEUED_MSG_OPEN / IPC_QUEUED_MSG_COMMIT / IPC_QUEUED_MSG_ABORT
+	 * and gets IPC_SMTPD_MSG_OPENED / IPC_SMTPD_MSG_COMMITTED, payloads
+	 * as above (queued writes the Received: header naming the caller's
+	 * uid and replaces client, helo and authenticated user). ---- */
+
+	/* IPC_QUEUED_CTL_REQUEST: str command ("list", "show", "flush",
+	 * "hold", "release", "delete", "requeue"), str queue id ("" for
+	 * none), u32 flags (IPC_CTL_F_*). */
+	IPC_QUEUED_CTL_REQUEST = 50,
+	/* IPC_CTL_ROW (queued -> client): str json, one message as a JSON
+	 * object (list: one frame per message; show: one). */
+	IPC_CTL_ROW = 51,
+	/* IPC_CTL_DONE (queued -> client): u32 status (0, ENOENT unknown id,
+	 * EPERM caller may not change the queue, EINVAL bad request, EBUSY),
+	 * str text (what was done, or why not); fd = the message file open
+	 * O_RDONLY for "show" with IPC_CTL_F_MESSAGE. Ends every request. */
+	IPC_CTL_DONE = 52,
 
 	IPC_TYPE_MAX
 };

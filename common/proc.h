@@ -18,8 +18,10 @@
  *                        gets its links with IPC_QUEUED_NEW_LINK instead
  *   PROC_FD_LISTEN0   6  first listening socket: smtpd gets one per
  *                        configured listener, in config order; httpd gets
- *                        the HTTP listener. Their count is in the
- *                        environment variable POSTERN_LISTEN_FDS.
+ *                        the HTTP listener; queued gets the control
+ *                        socket (Unix, conf control_socket). Their count
+ *                        is in the environment variable
+ *                        POSTERN_LISTEN_FDS.
  * Nothing else is inherited; stdin is /dev/null, stdout/stderr are the
  * master's.
  */

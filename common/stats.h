@@ -39,6 +39,17 @@ enum stats_delivery {
 	DLV_MAX
 };
 
+/* How the send API answered a request (httpd; label values in
+ * httpd_metrics.c). */
+enum stats_http_send {
+	HSEND_ACCEPTED = 0,     /* 202: queued */
+	HSEND_BAD_REQUEST,      /* 400 */
+	HSEND_FORBIDDEN,        /* 403: allow-list, nonce, hash */
+	HSEND_RATE_LIMITED,     /* 429 */
+	HSEND_UNAVAILABLE,      /* 503: queue down or full */
+	HSEND_MAX
+};
+
 struct stats_child {
 	int32_t role;           /* enum proc_role; 0 = unused slot */
 	int32_t index;
@@ -60,6 +71,13 @@ struct stats_shm {
 	int64_t queue_recipients;           /* queued gauge: not yet done */
 	uint32_t nchildren;                 /* master */
 	struct stats_child child[STATS_MAX_CHILDREN];
+	uint64_t http_send[HSEND_MAX];      /* httpd: send API answers */
+	uint64_t smtpd_auth[2];             /* smtpd: AUTH 0 success, 1 failure */
+	uint64_t smtpd_tls;                 /* smtpd: TLS handshakes completed */
+	uint64_t smtp_connections[2];       /* delivery: SMTP client connections,
+	                                       0 opened, 1 reused (cached) */
+	uint64_t smtp_tls[2];               /* delivery: client TLS sessions,
+	                                       0 verified, 1 not verified */
 };
 
 extern struct stats_shm *stats;

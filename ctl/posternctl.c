@@ -30,9 +30,9 @@
 #include "conf.h"
 #include "log.h"
 #include "pidfile.h"
+#include "posternctl.h"
 #include "util.h"
 
-#define EXIT_USAGE 64
 #define EXIT_NOT_RUNNING 3
 #define START_WAIT_MS 10000
 #define STOP_SLACK 10                   /* seconds beyond shutdown_timeout */
@@ -51,7 +51,12 @@ static void NORETURN
 usage(void)
 {
 	fprintf(stderr, "usage: posternctl [-c file] command\n"
-	    "commands: check-config dump-config start stop reload status\n");
+	    "commands: check-config dump-config start stop reload status\n"
+	    "          queue list|show|flush|hold|release|delete|requeue "
+	    "[--json] [ID]\n"
+	    "          route ADDRESS [--sender ADDR]\n"
+	    "          dkim-generate DOMAIN SELECTOR [--ed25519] [--dir DIR]\n"
+	    "          hash-password\n");
 	exit(EXIT_USAGE);
 }
 
@@ -242,6 +247,19 @@ cmd_status(const char *config)
 	return 0;
 }
 
+/* Commands that take arguments (posternctl.h). */
+struct subcommand {
+	const char *name;
+	subcmd_fn *fn;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "queue", posternctl_queue },
+	{ "route", posternctl_route },
+	{ "dkim-generate", posternctl_dkim_generate },
+	{ "hash-password", posternctl_hash_password },
+};
+
 static const struct command commands[] = {
 	{ "check-config", cmd_check_config },
 	{ "dump-config", cmd_dump_config },
@@ -260,12 +278,17 @@ main(int argc, char **argv)
 	int ch;
 
 	log_init("posternctl", 1, LOG_LEVEL_WARNING);
-	while ((ch = getopt(argc, argv, "c:")) != -1) {
+	/* "+": options end at the command (its own options follow it) */
+	while ((ch = getopt(argc, argv, "+c:")) != -1) {
 		if (ch == 'c')
 			config = optarg;
 		else
 			usage();
 	}
+	for (i = 0; optind < argc &&
+	    i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (strcmp(argv[optind], subcommands[i].name) == 0)
+			return subcommands[i].fn(config, argc - optind, argv + optind);
 	if (argc - optind != 1)
 		usage();
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

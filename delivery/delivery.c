@@ -4,9 +4,12 @@
  * Owns: start-up (DKIM keys read while privileged, then the privilege
  * drop), the control link to the master, the link to queued, the list of
  * running jobs, reading each job's message from the spool descriptor
- * queued passed, the choice of transport, and the one result message per
- * job. Many jobs run at once in this one process: transports are event
- * driven (delivery_relay.c) or short and synchronous (delivery_maildir.c).
+ * queued passed, the choice of transport per recipient (route_lookup();
+ * a job whose recipients take several transports runs as sub-jobs, one
+ * per transport, whose results are gathered into the parent), and the
+ * one result message per job. Many jobs run at once in this one process:
+ * transports are event driven (relay, mx, pipe, http) or short and
+ * synchronous (maildir, file).
  *
  * SECURITY: started by the master with its privileges only to read the
  * DKIM private keys (delivery_dkim.c); priv_drop() follows at once, before
@@ -36,6 +39,7 @@
 #include "msgbuf.h"
 #include "privdrop.h"
 #include "proc.h"
+#include "route.h"
 #include "stats.h"
 #include "util.h"
 
@@ -57,6 +61,14 @@ static struct {
 static void on_stop(struct ipc_chan *c, struct ipc_msg *m, void *arg);
 static void on_queue_link(struct ipc_chan *c, struct ipc_msg *m, void *arg);
 static void on_job(struct ipc_chan *c, struct ipc_msg *m, void *arg);
+static void sub_done(struct delivery_job *s);
+
+/* mx_run - the mx transport (delivery_mx.c) in the runners' form */
+static void
+mx_run(struct delivery_job *j)
+{
+	mx_deliver(j, j->transport);
+}
 
 /* master -> delivery */
 static const struct ipc_handler control_table[] = {
@@ -78,6 +90,10 @@ static const struct {
 } transports[] = {
 	{ TRANSPORT_MAILDIR, delivery_maildir_run },
 	{ TRANSPORT_RELAY, delivery_relay_run },
+	{ TRANSPORT_MX, mx_run },
+	{ TRANSPORT_FILE, delivery_file_run },
+	{ TRANSPORT_PIPE, delivery_pipe_run },
+	{ TRANSPORT_HTTP, delivery_http_run },
 	{ 0, NULL },
 };
 
@@ -101,6 +117,7 @@ delivery_exit(void)
 {
 	if (D.queue != NULL && ipc_flush_blocking(D.queue) == -1)
 		log_warnx("could not flush the last results to queued");
+	delivery_pipe_killall();
 	log_info("stopped");
 	exit(0);
 }
@@ -173,7 +190,8 @@ job_free(struct delivery_job *j)
 	xfree(&j->rcpt);
 	xfree(&j->queueid);
 	xfree(&j->sender);
-	xfree(&j->msg);
+	if (!j->msg_borrowed)
+		xfree(&j->msg);
 	free(j);
 }
 
@@ -193,6 +211,8 @@ job_link(struct delivery_job *j)
 static void
 job_unlink(struct delivery_job *j)
 {
+	if (j->prev == NULL && D.jobs != j)
+		return;         /* not on the list (a parent of sub-jobs) */
 	if (j->prev != NULL)
 		j->prev->next = j->next;
 	else
@@ -239,6 +259,10 @@ delivery_job_done(struct delivery_job *j)
 		log_warnx("%s: no result for <%s>; deferring", j->queueid, j->rcpt[i].addr);
 		delivery_rcpt_result(&j->rcpt[i], 4, "4.3.0", NULL,
 		    "internal error: the transport gave no result");
+	}
+	if (j->parent != NULL) {
+		sub_done(j);
+		return;
 	}
 	if (j->link_gen == D.link_gen && D.queue != NULL)
 		job_send_result(j);
@@ -313,22 +337,69 @@ job_read(struct delivery_job *j, int fd)
 	return 0;
 }
 
-/* delivery_route - the transport for a job (one place, so routes can
- * grow here: today every message takes default_transport) */
-static const struct conf_transport *
-delivery_route(const struct delivery_job *j)
+/* job_sub - a sub-job of j for the recipients routed to t */
+static struct delivery_job *
+job_sub(struct delivery_job *j, const struct conf_transport **tr,
+    const struct conf_transport *t)
 {
-	(void)j;
-	return D.ch.conf->default_transport;
+	struct delivery_job *s = xcalloc(1, sizeof(*s));
+	size_t i;
+
+	s->jobid = j->jobid;
+	s->queueid = xstrdup(j->queueid);
+	s->sender = xstrdup(j->sender);
+	s->arrival = j->arrival;
+	s->attempt = j->attempt;
+	s->rcpt = xcalloc(j->nrcpt, sizeof(*s->rcpt));
+	for (i = 0; i < j->nrcpt; i++) {
+		if (tr[i] != t)
+			continue;
+		s->rcpt[s->nrcpt].index = j->rcpt[i].index;
+		s->rcpt[s->nrcpt++].addr = xstrdup(j->rcpt[i].addr);
+	}
+	s->msg = j->msg;
+	s->msglen = j->msglen;
+	s->msg_borrowed = 1;
+	s->link_gen = j->link_gen;
+	s->started_ms = j->started_ms;
+	s->parent = j;
+	s->transport = t;
+	return s;
 }
 
-/* job_dispatch - hand a read and signed job to its transport */
+/* sub_done - a sub-job's results go into its parent, which reports once
+ * the last sub-job is done */
 static void
-job_dispatch(struct delivery_job *j)
+sub_done(struct delivery_job *s)
+{
+	struct delivery_job *p = s->parent;
+	size_t i, k;
+	char *addr;
+
+	for (i = 0; i < s->nrcpt; i++)
+		for (k = 0; k < p->nrcpt; k++) {
+			if (p->rcpt[k].index != s->rcpt[i].index)
+				continue;
+			addr = p->rcpt[k].addr;
+			rcpt_clear(&p->rcpt[k]);
+			p->rcpt[k] = s->rcpt[i];
+			p->rcpt[k].addr = addr;
+			s->rcpt[i].relay = s->rcpt[i].reply = NULL;
+			break;
+		}
+	/* the parent's link generation decides whether its result is sent */
+	job_unlink(s);
+	job_free(s);
+	if (--p->pending == 0)
+		delivery_job_done(p);
+}
+
+/* job_run - hand a job to the runner of its transport */
+static void
+job_run(struct delivery_job *j)
 {
 	size_t i;
 
-	j->transport = delivery_route(j);
 	for (i = 0; j->transport != NULL && transports[i].run != NULL; i++) {
 		if (transports[i].type == j->transport->type) {
 			log_debug("%s: job %llu, %zu recipients, %zu bytes, transport %s",
@@ -341,6 +412,48 @@ job_dispatch(struct delivery_job *j)
 	log_warnx("%s: no usable transport", j->queueid);
 	delivery_job_result(j, 0, 4, "4.3.5", NULL, "no usable transport configured");
 	delivery_job_done(j);
+}
+
+/* job_dispatch - route every recipient; run the job on its transport, or
+ * as one sub-job per transport when the recipients' routes differ */
+static void
+job_dispatch(struct delivery_job *j)
+{
+	const struct conf_transport **tr = xcalloc(j->nrcpt + 1, sizeof(*tr));
+	struct delivery_job **subs;
+	struct route_match m;
+	size_t i, k, n = 0;
+
+	for (i = 0; i < j->nrcpt; i++) {
+		route_lookup(D.ch.conf, j->rcpt[i].addr, j->sender, &m);
+		tr[i] = m.transport;
+		log_debug("%s: <%s>: %s", j->queueid, j->rcpt[i].addr, m.why);
+	}
+	for (i = 1; i < j->nrcpt && tr[i] == tr[0]; i++)
+		;
+	if (i >= j->nrcpt) {
+		j->transport = j->nrcpt > 0 ? tr[0] : D.ch.conf->default_transport;
+		free(tr);
+		job_run(j);
+		return;
+	}
+	subs = xcalloc(j->nrcpt, sizeof(*subs));
+	for (i = 0; i < j->nrcpt; i++) {
+		for (k = 0; k < i && tr[k] != tr[i]; k++)
+			;
+		if (k == i)
+			subs[n++] = job_sub(j, tr, tr[i]);
+	}
+	free(tr);
+	j->pending = n;
+	/* off the list: abandon_jobs() walks sub-jobs, whose end may free it */
+	job_unlink(j);
+	for (i = 0; i < n; i++)
+		job_link(subs[i]);
+	/* the last run may finish (and free) the parent */
+	for (i = 0; i < n; i++)
+		job_run(subs[i]);
+	free(subs);
 }
 
 /* on_job - IPC_DELIVERY_JOB: read the message, sign it, start delivery */
@@ -392,8 +505,8 @@ abandon_jobs(void)
 	D.link_gen++;
 	for (j = D.jobs; j != NULL; j = next) {
 		next = j->next;
-		if (j->transport != NULL && j->transport->type == TRANSPORT_RELAY &&
-		    j->session != NULL)
+		if (j->transport != NULL && (j->transport->type == TRANSPORT_RELAY ||
+		    j->transport->type == TRANSPORT_MX) && j->session != NULL)
 			delivery_relay_abandon(j);
 	}
 }
@@ -460,6 +573,7 @@ delivery_main(int argc, char **argv)
 	/* still privileged: the keys are readable only now */
 	delivery_dkim_load(D.ch.conf);
 	priv_drop(D.ch.conf->user);
+	delivery_http_init();
 	D.queue = ipc_chan_new(D.ch.base, PROC_FD_QUEUE, "queued", queue_table,
 	    on_queue_close, NULL);
 	child_ready(&D.ch);

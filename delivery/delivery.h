@@ -14,7 +14,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+#include <time.h>
+#include <sys/socket.h>
 
+#include "addr.h"
 #include "log.h"
 
 struct conf;
@@ -51,6 +55,11 @@ struct delivery_job {
 	const struct conf_transport *transport;
 	void *session;          /* transport state (relay) */
 	uint64_t started_ms;
+	/* routing: a job whose recipients take several transports runs as
+	 * sub-jobs, one per transport, sharing the parent's message */
+	struct delivery_job *parent;    /* NULL: reports to queued itself */
+	size_t pending;                 /* parent: sub-jobs still running */
+	int msg_borrowed;               /* msg belongs to the parent */
 };
 
 /* delivery.c */
@@ -85,6 +94,18 @@ int delivery_dkim_sign(struct delivery_job *j, char *err, size_t errlen);
  * out. 0, or -1 when there is none */
 int delivery_dkim_domain(const char *msg, size_t len, const char *sender, char *out,
     size_t outlen);
+/* delivery_header_value - the unfolded value of the message's first NAME:
+ * header field (CR/LF removed); malloc'd, or NULL */
+char *delivery_header_value(const char *msg, size_t len, const char *name);
+
+/* delivery_dkim_ed.c */
+struct evp_pkey_st;
+/* delivery_dkim_ed25519 - an ed25519-sha256 DKIM-Signature value (folded,
+ * without the field name and final CRLF) signing the names[] fields of
+ * msg (From oversigned); malloc'd, or NULL */
+char *delivery_dkim_ed25519(const char *msg, size_t len, struct evp_pkey_st *key,
+    const char *domain, const char *selector, const char *const *names, int hrelaxed,
+    int brelaxed);
 
 /* delivery_maildir.c */
 
@@ -101,5 +122,94 @@ void delivery_relay_run(struct delivery_job *j);
  * the message is already handed over (end of data sent); returns 1 if the
  * job was finished (freed) here */
 int delivery_relay_abandon(struct delivery_job *j);
+
+/* delivery_file.c */
+
+/* delivery_file_run - write the message as one file named from the
+ * transport's template; finishes the job before returning */
+void delivery_file_run(struct delivery_job *j);
+/* delivery_file_name - expand a file name template (%i queue id, %Y %m
+ * %d %H %M %S date, %s sender, %r recipient, %j subject, %%) with every
+ * value sanitised (no '/', no "..", no control characters); 0 or -1 */
+int delivery_file_name(const char *tmpl, const struct delivery_job *j, time_t now,
+    char *out, size_t outlen);
+
+/* delivery_pipe.c */
+
+/* delivery_pipe_run - run the transport's command with the message on
+ * stdin; the job is finished from the event loop */
+void delivery_pipe_run(struct delivery_job *j);
+/* delivery_pipe_killall - kill the running commands (at exit) */
+void delivery_pipe_killall(void);
+
+/* delivery_http.c */
+
+/* delivery_http_run - POST the message as a CloudEvent; the job is
+ * finished from the event loop */
+void delivery_http_run(struct delivery_job *j);
+/* delivery_http_init - set up libcurl (once, at start) */
+void delivery_http_init(void);
+
+/* The SMTP client (delivery_relay.c) as the relay and mx transports use
+ * it: one destination, the addresses to try in order, and its policy. */
+#define SMTP_TARGETS_MAX 32
+struct smtp_target {
+	char host[ADDR_DOMAIN_MAX + 1];         /* name, for logs and TLS */
+	struct sockaddr_storage ss;             /* address and port */
+	socklen_t sslen;
+};
+struct smtp_dest {
+	char key[ADDR_DOMAIN_MAX + 64];         /* idle-connection cache key */
+	struct smtp_target target[SMTP_TARGETS_MAX];
+	size_t ntarget;
+	int tls;                /* enum conf_tls_level */
+	int tls_verify_used;    /* verify the certificate whenever TLS is used */
+	int tls_implicit;       /* TLS from the first byte */
+	const char *ca_file;    /* "" = system trust store */
+	const char *auth_user;  /* "" = no AUTH */
+	const char *auth_password;
+	time_t timeout;         /* per command */
+	int reuse_max;          /* messages per connection */
+	time_t reuse_idle;      /* idle connections close after this */
+};
+/* smtp_done_cb - every recipient the session carried has a result */
+typedef void smtp_done_cb(struct delivery_job *j, void *arg);
+/* smtp_deliver - deliver the job to the recipients ri[0..nri-1] (indexes
+ * into j->rcpt) at d, on an idle cached connection to d->key when there
+ * is one; done runs from the event loop (or at once) when they all have
+ * a result. d is copied. */
+void smtp_deliver(struct delivery_job *j, const size_t *ri, size_t nri,
+    const struct smtp_dest *d, smtp_done_cb *done, void *arg);
+
+/* delivery_mx.c */
+
+/* mx_deliver - the mx transport: RFC 5321 section 5 resolution of each
+ * recipient domain, then SMTP to its hosts; finishes the job from the
+ * event loop */
+void mx_deliver(struct delivery_job *j, const struct conf_transport *t);
+
+/* delivery_dns.c: c-ares on the event loop */
+enum { DNS_OK = 0, DNS_NODATA, DNS_NOTFOUND, DNS_TEMP };
+struct ares_mx_reply;
+struct ares_addrinfo_node;
+/* dns_mx_cb - status DNS_*, the records (DNS_OK only), c-ares's text */
+typedef void dns_mx_cb(void *arg, int status, struct ares_mx_reply *mx, const char *err);
+/* dns_addr_cb - status DNS_*, the addresses (DNS_OK only), c-ares's text */
+typedef void dns_addr_cb(void *arg, int status, struct ares_addrinfo_node *ai,
+    const char *err);
+/* dns_lookup_mx, dns_lookup_addr - MX, or A and AAAA, of a name; the
+ * callback may run before they return */
+void dns_lookup_mx(const char *name, dns_mx_cb *cb, void *arg);
+void dns_lookup_addr(const char *name, dns_addr_cb *cb, void *arg);
+
+/* delivery_tls.c */
+struct ssl_st;
+/* delivery_tls_new - a client SSL for host (SNI and the name checked),
+ * trusting ca_file or the system store; NULL with err */
+struct ssl_st *delivery_tls_new(const char *ca_file, const char *host, char *err,
+    size_t errlen);
+/* delivery_tls_describe - "TLSv1.3 cipher=NAME verified=yes" into buf;
+ * returns 1 when the chain and the name verified */
+int delivery_tls_describe(struct ssl_st *ssl, char *buf, size_t len);
 
 #endif

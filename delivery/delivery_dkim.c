@@ -5,11 +5,14 @@
  * the libopendkim library handle. The signing domain of a message is its
  * From: header's domain (first mailbox, unfolded, comments and display
  * name skipped, lower-cased), else the envelope sender's domain; when
- * the configuration has a dkim section for it, the message is signed
- * rsa-sha256 (ed25519-sha256 for an Ed25519 key), relaxed/relaxed, over
- * from, to, cc, subject, date, message-id, reply-to, mime-version,
- * content-type and content-transfer-encoding, with From oversigned so no
- * second From can be added, and the DKIM-Signature header is prepended.
+ * the configuration has dkim sections for it, the message is signed with
+ * each of their keys (several selectors: one DKIM-Signature each),
+ * rsa-sha256 with libopendkim or ed25519-sha256 (delivery_dkim_ed.c,
+ * without libopendkim, whose 2.11 leaks per Ed25519 signature) by key
+ * type, with dkim_canonicalization (relaxed/relaxed by default), over
+ * dkim_signed_headers plus from, to,
+ * subject, date and message-id, with From oversigned so no second From
+ * can be added; each DKIM-Signature header is prepended.
  * SECURITY: the only place that holds key material; keys are never
  * logged, and a key that cannot be read or parsed stops the process with
  * EXIT_CONFIG at start (never sign nothing silently). A signing failure
@@ -52,17 +55,21 @@ struct dkim_key {
 	char *pem;              /* NUL-terminated PEM text */
 	size_t len;
 	dkim_alg_t alg;
+	EVP_PKEY *pkey;         /* ed25519: signed by delivery_dkim_ed.c */
 };
 
 static struct dkim_key *keys;
 static size_t nkeys;
 static DKIM_LIB *dkim_lib;
 
-/* The headers signed when present (RFC 6376 5.4.1 recommends these). */
-static const char *sign_headers[] = {
-	"from", "to", "cc", "subject", "date", "message-id", "reply-to",
-	"mime-version", "content-type", "content-transfer-encoding", NULL
+/* The headers signed when present: dkim_signed_headers plus these,
+ * which are always signed (RFC 6376 5.4.1). */
+static const char *const always_signed[] = {
+	"from", "to", "subject", "date", "message-id", NULL
 };
+static const char **sign_headers;
+/* dkim_canonicalization: header and body */
+static dkim_canon_t canon_hdr = DKIM_CANON_RELAXED, canon_body = DKIM_CANON_RELAXED;
 /* Signed once more than present, so another From: breaks the signature. */
 static const char *oversign_headers[] = { "from", NULL };
 /* libopendkim refuses to sign without a From: by default; a message
@@ -119,7 +126,7 @@ out:
 /* key_check - parse the PEM key with OpenSSL and pick the algorithm;
  * NULL, or the reason it is unusable */
 static const char *
-key_check(const char *pem, size_t len, dkim_alg_t *alg)
+key_check(const char *pem, size_t len, dkim_alg_t *alg, EVP_PKEY **keep)
 {
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
 	EVP_PKEY *pkey;
@@ -143,8 +150,35 @@ key_check(const char *pem, size_t len, dkim_alg_t *alg)
 	default:
 		why = "neither an RSA nor an Ed25519 key";
 	}
-	EVP_PKEY_free(pkey);
+	if (why == NULL && *alg == DKIM_SIGN_ED25519SHA256)
+		*keep = pkey;
+	else
+		EVP_PKEY_free(pkey);
 	return why;
+}
+
+/* dkim_settings - canonicalization and the signed header list */
+static void
+dkim_settings(const struct conf *c)
+{
+	const char *slash = strchr(c->dkim_canon, '/');
+	size_t i, n = 0, k;
+
+	canon_hdr = strncmp(c->dkim_canon, "simple", 6) == 0 ? DKIM_CANON_SIMPLE :
+	    DKIM_CANON_RELAXED;
+	/* "relaxed" alone means relaxed/simple (RFC 6376 3.5, c=) */
+	canon_body = slash != NULL && strcmp(slash + 1, "relaxed") == 0 ?
+	    DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE;
+	sign_headers = xcalloc(c->ndkim_headers + 6, sizeof(char *));
+	for (i = 0; always_signed[i] != NULL; i++)
+		sign_headers[n++] = always_signed[i];
+	for (i = 0; i < c->ndkim_headers; i++) {
+		for (k = 0; k < n && strcasecmp(sign_headers[k], c->dkim_headers[i]) != 0; k++)
+			;
+		if (k == n)
+			sign_headers[n++] = c->dkim_headers[i];
+	}
+	sign_headers[n] = NULL;
 }
 
 /* delivery_dkim_load - read every key, set up libopendkim; a bad key
@@ -162,7 +196,8 @@ delivery_dkim_load(const struct conf *c)
 
 		k->cd = &c->dkim[i];
 		err = key_read(c->dkim[i].key, &k->pem, &k->len);
-		why = err != 0 ? strerror(err) : key_check(k->pem, k->len, &k->alg);
+		why = err != 0 ? strerror(err) : key_check(k->pem, k->len, &k->alg,
+		    &k->pkey);
 		if (why != NULL) {
 			log_warnx("dkim %s: cannot read key %s: %s", c->dkim[i].domain,
 			    c->dkim[i].key, why);
@@ -172,6 +207,7 @@ delivery_dkim_load(const struct conf *c)
 		log_debug("dkim %s: key %s loaded (selector %s)", c->dkim[i].domain,
 		    c->dkim[i].key, c->dkim[i].selector);
 	}
+	dkim_settings(c);
 	dkim_lib = dkim_init(NULL, NULL);
 	if (dkim_lib == NULL)
 		fatalx("dkim_init failed");
@@ -221,6 +257,13 @@ header_value(const char *msg, size_t len, const char *name)
 	}
 	v[o] = '\0';
 	return v;
+}
+
+/* delivery_header_value - the unfolded value of the first NAME: field */
+char *
+delivery_header_value(const char *msg, size_t len, const char *name)
+{
+	return header_value(msg, len, name);
 }
 
 /* from_domain - the domain of the first mailbox's addr-spec in a From:
@@ -355,10 +398,23 @@ dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, c
 	size_t siglen = 0;
 	DKIM_STAT st;
 	DKIM *d;
+	char *edsig;
 
+	if (k->alg == DKIM_SIGN_ED25519SHA256) {
+		edsig = delivery_dkim_ed25519(j->msg, j->msglen, k->pkey, domain,
+		    k->cd->selector, sign_headers, canon_hdr == DKIM_CANON_RELAXED,
+		    canon_body == DKIM_CANON_RELAXED);
+		if (edsig == NULL) {
+			snprintf(err, errlen, "ed25519 signing failed");
+			return -1;
+		}
+		sig_prepend(j, (unsigned char *)edsig, strlen(edsig));
+		free(edsig);
+		return 0;
+	}
 	d = dkim_sign(dkim_lib, (const unsigned char *)j->queueid, NULL,
 	    (dkim_sigkey_t)k->pem, (const unsigned char *)k->cd->selector,
-	    (const unsigned char *)domain, DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, k->alg,
+	    (const unsigned char *)domain, canon_hdr, canon_body, k->alg,
 	    -1, &st);
 	if (d == NULL) {
 		dkim_reason(NULL, st, err, errlen);
@@ -381,28 +437,32 @@ dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, c
 	return 0;
 }
 
-/* delivery_dkim_sign - sign the job's message when its domain has a key */
+/* delivery_dkim_sign - sign the job's message with every key of its
+ * domain (several selectors: one DKIM-Signature each) */
 int
 delivery_dkim_sign(struct delivery_job *j, char *err, size_t errlen)
 {
-	const struct conf_dkim *cd;
+	const struct conf *c = delivery_conf();
 	const struct dkim_key *k;
 	char domain[ADDR_DOMAIN_MAX + 1];
+	size_t i;
 
 	if (nkeys == 0 ||
 	    delivery_dkim_domain(j->msg, j->msglen, j->sender, domain, sizeof(domain)) == -1)
 		return 0;
-	cd = conf_dkim_for(delivery_conf(), domain);
-	if (cd == NULL)
-		return 0;
-	k = key_for(cd);
-	if (k == NULL) {
-		snprintf(err, errlen, "no key loaded for %s", domain);
-		return -1;
+	for (i = 0; i < c->ndkim; i++) {
+		if (strcasecmp(c->dkim[i].domain, domain) != 0)
+			continue;
+		if ((k = key_for(&c->dkim[i])) == NULL) {
+			snprintf(err, errlen, "no key loaded for %s", domain);
+			return -1;
+		}
+		if (dkim_run(j, k, domain, err, errlen) == -1)
+			return -1;
+		stats_add(&stats->dkim_signed, 1);
+		log_debug("%s: signed d=%s s=%s (%s)", j->queueid, domain,
+		    c->dkim[i].selector, k->alg == DKIM_SIGN_ED25519SHA256 ?
+		    "ed25519-sha256" : "rsa-sha256");
 	}
-	if (dkim_run(j, k, domain, err, errlen) == -1)
-		return -1;
-	stats_add(&stats->dkim_signed, 1);
-	log_debug("%s: signed d=%s s=%s", j->queueid, domain, cd->selector);
 	return 0;
 }

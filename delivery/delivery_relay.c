@@ -1,28 +1,42 @@
 /*
- * delivery_relay.c - the relay transport: an SMTP client that hands each
- * job to the transport's smarthost.
+ * delivery_relay.c - the outbound SMTP client, and the relay transport
+ * that hands each job to a fixed smarthost with it.
  *
- * Owns: one session per job, a libevent bufferevent state machine
- * (resolve -> connect -> greeting -> EHLO/HELO -> MAIL -> RCPT... -> DATA
- * -> message -> QUIT), and the per-recipient result mapping:
- *   - a 4xx/5xx greeting, EHLO-and-HELO, MAIL or DATA reply, or a 421 at
- *     any step, applies to every recipient still without a result;
+ * Owns: the SMTP session (a libevent bufferevent state machine: connect
+ * -> greeting -> EHLO/HELO -> STARTTLS -> EHLO -> AUTH -> MAIL -> RCPT...
+ * -> DATA -> message, then QUIT or parking the connection for the next
+ * message to the same destination), the per-process cache of idle
+ * connections (keyed by destination, RSET before each further message,
+ * closed after reuse_idle or reuse_max messages), and the per-recipient
+ * result mapping:
+ *   - a failed connection, a 4xx greeting (any non-2xx greeting while
+ *     other addresses remain) or a TLS requirement the peer cannot meet
+ *     moves on to the next address; when none is left every recipient
+ *     gets the last reason (4.4.1 for connections, 4.7.x for TLS);
+ *   - an EHLO-and-HELO, MAIL or DATA failure, or a 421 at any step,
+ *     applies to every recipient of the session still without a result;
  *   - a RCPT reply applies to its recipient; with no accepted recipient
- *     DATA is skipped;
+ *     the message is not sent;
  *   - the reply after the message applies to every accepted recipient;
- *   - connection failures give class 4, dsn 4.4.1, timeouts and lost
- *     connections during the dialogue dsn 4.4.2, with the reply
- *     "connect to HOST[IP]:PORT: REASON".
+ *   - timeouts and lost connections during the dialogue give 4.4.2.
  * A reply's dsn is its enhanced status code (RFC 2034) when present, else
- * "C.0.0" for its class C. Each step waits at most transport->timeout.
+ * "C.0.0". With PIPELINING, MAIL, every RCPT and DATA go in one write and
+ * the replies are matched in order (RFC 2920). A message needing an
+ * extension the peer lacks is deferred, never sent anyway: SMTPUTF8 for
+ * non-ASCII addresses (4.6.7), 8BITMIME for an 8-bit message (4.6.3; no
+ * downgrade to 7 bit is attempted). Each result of a connected session
+ * ends with "[TLS=none]" or "[TLS=TLSv1.3 cipher=... verified=yes]", and
+ * every TLS handshake is logged with the same words.
  * SECURITY: runs unprivileged; the peer is an untrusted network server:
  * replies are length-bounded (per line and in total), malformed replies
  * end the session with a temporary failure, and nothing the peer says is
- * used except as text for the log. Name resolution never blocks the loop
- * (literal addresses are parsed, names go through evdns).
- * STANDARDS: RFC 5321 (SMTP: replies 4.2, multi-line replies 4.2.1,
- * dot-stuffing 4.5.2, timeouts 4.5.3.2), RFC 1870 (SIZE), RFC 6152
- * (8BITMIME), RFC 2034 and RFC 3463 (enhanced status codes).
+ * used except as text for the log. AUTH is only sent inside TLS, and the
+ * credentials are never logged (debug logs show "AUTH PLAIN ***").
+ * STANDARDS: RFC 5321 (SMTP: replies 4.2, dot-stuffing 4.5.2, timeouts
+ * 4.5.3.2), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8),
+ * RFC 2920 (PIPELINING), RFC 3207 (STARTTLS), RFC 8314 (implicit TLS),
+ * RFC 4954 and RFC 4616 (AUTH PLAIN; LOGIN as deployed), RFC 2034 and
+ * RFC 3463 (enhanced status codes).
  */
 #include "config.h"
 
@@ -41,14 +55,21 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/dns.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include <ares.h>
 
 #include "addr.h"
 #include "conf.h"
 #include "log.h"
 #include "netaddr.h"
+#include "stats.h"
 #include "util.h"
 
 #include "delivery.h"
@@ -57,38 +78,58 @@
 #define REPLY_TEXT_MAX 2048     /* what we keep of a reply for the log */
 #define REPLY_LINES_MAX 200     /* a longer multi-line reply is abuse */
 #define QUIT_TIMEOUT 10         /* seconds to wait for the QUIT reply */
+#define IDLE_MAX 32             /* idle connections kept per process */
 
 enum relay_state {
 	RS_RESOLVE = 0,
 	RS_CONNECT,
+	RS_TLS,
 	RS_GREETING,
 	RS_EHLO,
 	RS_HELO,
+	RS_STARTTLS,
+	RS_AUTH,
+	RS_AUTH_USER,
+	RS_AUTH_PASS,
+	RS_RSET,
 	RS_MAIL,
 	RS_RCPT,
 	RS_DATA,
 	RS_BODY,
 	RS_QUIT,
+	RS_IDLE,
 };
 
-/* One SMTP session, for one job. */
+/* One SMTP session: a connection and the job it carries now. */
 struct relay {
-	struct delivery_job *job;       /* NULL once the job is finished */
+	struct relay *idle_prev, *idle_next;    /* the idle cache */
+	struct delivery_job *job;       /* NULL once the job is handed back */
+	size_t *ri;                     /* the job's recipients we carry */
+	size_t nri;
+	smtp_done_cb *done;
+	void *done_arg;
+	struct smtp_dest d;
+	size_t cur;                     /* the target being tried */
 	struct bufferevent *bev;
-	struct evutil_addrinfo *ai;     /* the resolved addresses */
-	struct evutil_addrinfo *cur;    /* the one being tried */
 	enum relay_state state;
-	time_t timeout;
-	char host[ADDR_DOMAIN_MAX + 1];
-	char port[32];
 	char relay[ADDR_DOMAIN_MAX + 80];       /* HOST[IP]:PORT */
-	char why[128];                  /* last connect failure */
+	char why[512];                  /* why the last target failed */
+	char whydsn[DLV_DSN_MAX];
 	char qid[32];                   /* the job's queue id, for logs */
 	size_t rcpt;                    /* the RCPT whose reply is awaited */
 	size_t naccepted;
-	int has_size, has_8bitmime, eightbit;
+	/* what the peer offered (EHLO) */
+	int has_size, has_8bitmime, has_pipelining, has_starttls, has_smtputf8;
+	int auth_plain, auth_login;
 	unsigned long long size_limit;
+	/* this message and this connection */
+	int eightbit, utf8;
+	int pipelined, mail_failed;
+	int connected, tls_on, no_tls, authed;
 	int data_sent;                  /* "." written: message handed over */
+	int nmsgs;                      /* messages sent on this connection */
+	char tls_info[160];
+	struct event *idle_ev;
 	/* the reply being read */
 	int code;
 	size_t nlines;
@@ -98,8 +139,8 @@ struct relay {
 
 typedef int relay_step_fn(struct relay *r);
 
-static relay_step_fn step_greeting, step_ehlo, step_helo, step_mail, step_rcpt,
-    step_data, step_body, step_quit;
+static relay_step_fn step_greeting, step_ehlo, step_helo, step_starttls, step_auth,
+    step_rset, step_mail, step_rcpt, step_data, step_body, step_quit;
 
 /* What to do with the complete reply in each state; 'what' names the
  * command in results and errors. A step returns -1 if it freed r. */
@@ -110,19 +151,30 @@ static const struct relay_step {
 } steps[] = {
 	{ RS_RESOLVE, "name resolution", NULL },
 	{ RS_CONNECT, "connect", NULL },
+	{ RS_TLS, "the TLS handshake", NULL },
 	{ RS_GREETING, "the greeting", step_greeting },
 	{ RS_EHLO, "EHLO", step_ehlo },
 	{ RS_HELO, "HELO", step_helo },
+	{ RS_STARTTLS, "STARTTLS", step_starttls },
+	{ RS_AUTH, "AUTH", step_auth },
+	{ RS_AUTH_USER, "AUTH", step_auth },
+	{ RS_AUTH_PASS, "AUTH", step_auth },
+	{ RS_RSET, "RSET", step_rset },
 	{ RS_MAIL, "MAIL FROM", step_mail },
 	{ RS_RCPT, "RCPT TO", step_rcpt },
 	{ RS_DATA, "DATA", step_data },
 	{ RS_BODY, "end of data", step_body },
 	{ RS_QUIT, "QUIT", step_quit },
+	{ RS_IDLE, "nothing (idle)", NULL },
 };
 
-static struct evdns_base *relay_dns;
+static struct relay *idle_head;         /* the idle cache, newest first */
+static size_t idle_count;
 
-static void relay_connect(struct relay *r, struct evutil_addrinfo *ai);
+static void relay_connect(struct relay *r);
+static void relay_read(struct bufferevent *bev, void *arg);
+static void relay_event(struct bufferevent *bev, short what, void *arg);
+static int begin_message(struct relay *r);
 
 /* step_of - the table row of a state */
 static const struct relay_step *
@@ -133,21 +185,41 @@ step_of(enum relay_state s)
 	return &steps[s];
 }
 
+/* idle_unlink - take a session out of the idle cache */
+static void
+idle_unlink(struct relay *r)
+{
+	if (r->state != RS_IDLE)
+		return;
+	if (r->idle_prev != NULL)
+		r->idle_prev->idle_next = r->idle_next;
+	else
+		idle_head = r->idle_next;
+	if (r->idle_next != NULL)
+		r->idle_next->idle_prev = r->idle_prev;
+	r->idle_prev = r->idle_next = NULL;
+	idle_count--;
+	if (r->idle_ev != NULL)
+		evtimer_del(r->idle_ev);
+}
+
 /* relay_free - close the connection and free the session */
 static void
 relay_free(struct relay *r)
 {
+	idle_unlink(r);
 	if (r->job != NULL)
 		r->job->session = NULL;
 	if (r->bev != NULL)
 		bufferevent_free(r->bev);
-	if (r->ai != NULL)
-		evutil_freeaddrinfo(r->ai);
+	if (r->idle_ev != NULL)
+		event_free(r->idle_ev);
+	free(r->ri);
 	free(r);
 }
 
-/* relay_finish - hand the job back (every recipient has a result); the
- * session may live on to say QUIT */
+/* relay_finish - hand the job back (every recipient we carry has a
+ * result); the session may live on */
 static void
 relay_finish(struct relay *r)
 {
@@ -157,7 +229,7 @@ relay_finish(struct relay *r)
 		return;
 	r->job = NULL;
 	j->session = NULL;
-	delivery_job_done(j);
+	r->done(j, r->done_arg);
 }
 
 /* relay_close - finish the job and drop the session; returns -1 (r is
@@ -168,6 +240,44 @@ relay_close(struct relay *r)
 	relay_finish(r);
 	relay_free(r);
 	return -1;
+}
+
+/* sess_vresult - a result for every carried recipient without one */
+static void sess_vresult(struct relay *r, int accepted_only, int class, const char *dsn,
+    const char *fmt, va_list ap) PRINTF_LIKE(5, 0);
+static void
+sess_vresult(struct relay *r, int accepted_only, int class, const char *dsn,
+    const char *fmt, va_list ap)
+{
+	char text[REPLY_TEXT_MAX + 64], tls[200] = "";
+	size_t i;
+
+	if (r->job == NULL)
+		return;
+	vsnprintf(text, sizeof(text), fmt, ap);
+	if (r->connected)
+		snprintf(tls, sizeof(tls), " [TLS=%s]", r->tls_on ? r->tls_info : "none");
+	for (i = 0; i < r->nri; i++) {
+		struct delivery_rcpt *rc = &r->job->rcpt[r->ri[i]];
+
+		if (rc->class != 0 || (accepted_only && !rc->accepted))
+			continue;
+		delivery_rcpt_result(rc, class, dsn, r->relay, "%s%s", text, tls);
+	}
+}
+
+/* sess_result - sess_vresult with a format */
+static void sess_result(struct relay *r, int accepted_only, int class, const char *dsn,
+    const char *fmt, ...) PRINTF_LIKE(5, 6);
+static void
+sess_result(struct relay *r, int accepted_only, int class, const char *dsn,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	sess_vresult(r, accepted_only, class, dsn, fmt, ap);
+	va_end(ap);
 }
 
 /* relay_abort - a temporary failure for every recipient without a
@@ -183,12 +293,91 @@ relay_abort(struct relay *r, const char *dsn, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	if (r->job != NULL) {
-		log_debug("%s: relay %s: %s", r->qid, r->relay, reason);
-		delivery_job_result(r->job, 0, 4, dsn, r->relay, "connect to %s: %s", r->relay,
-		    reason);
-	}
+	log_debug("%s: relay %s: %s", r->qid, r->relay, reason);
+	sess_result(r, 0, 4, dsn, "connect to %s: %s", r->relay, reason);
 	return relay_close(r);
+}
+
+/* relay_reset_conn - forget the connection and what it offered */
+static void
+relay_reset_conn(struct relay *r)
+{
+	if (r->bev != NULL)
+		bufferevent_free(r->bev);
+	r->bev = NULL;
+	r->has_size = r->has_8bitmime = r->has_pipelining = 0;
+	r->has_starttls = r->has_smtputf8 = r->auth_plain = r->auth_login = 0;
+	r->size_limit = 0;
+	r->connected = r->tls_on = r->authed = 0;
+	r->nmsgs = 0;
+	r->tls_info[0] = '\0';
+}
+
+/* relay_next - this target failed for reason (kept for the results if no
+ * other target works): try the next one, or the same one without TLS */
+static int
+relay_next(struct relay *r, int same, const char *dsn, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+static int
+relay_next(struct relay *r, int same, const char *dsn, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	strlcpy(r->whydsn, dsn, sizeof(r->whydsn));
+	log_info("%s: %s: %s%s", r->qid, r->relay, r->why,
+	    same ? "; retrying without TLS" : r->cur + 1 < r->d.ntarget ?
+	    "; trying the next address" : "");
+	relay_reset_conn(r);
+	if (same)
+		r->no_tls = 1;
+	else {
+		r->cur++;
+		r->no_tls = 0;
+	}
+	relay_connect(r);
+	return -1;
+}
+
+/* relay_cmd_v - queue one command line; the log shows 'shown' */
+static void
+relay_cmd_v(struct relay *r, enum relay_state next, const char *shown, const char *fmt,
+    va_list ap) PRINTF_LIKE(4, 0);
+static void
+relay_cmd_v(struct relay *r, enum relay_state next, const char *shown, const char *fmt,
+    va_list ap)
+{
+	struct evbuffer *out = bufferevent_get_output(r->bev);
+	va_list aq;
+
+	if (log_get_level() >= LOG_LEVEL_DEBUG) {
+		char line[600];
+
+		va_copy(aq, ap);
+		vsnprintf(line, sizeof(line), fmt, aq);
+		va_end(aq);
+		log_debug("%s: relay %s: > %s", r->qid, r->relay, shown != NULL ? shown : line);
+	}
+	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, "\r\n", 2);
+	r->state = next;
+	r->code = 0;
+	r->nlines = 0;
+	r->tlen = 0;
+	r->text[0] = '\0';
+}
+
+/* relay_expect - wait for the reply of state s (sent earlier, pipelined) */
+static void
+relay_expect(struct relay *r, enum relay_state s)
+{
+	r->state = s;
+	r->code = 0;
+	r->nlines = 0;
+	r->tlen = 0;
+	r->text[0] = '\0';
 }
 
 /* relay_cmd - send one command line */
@@ -197,27 +386,27 @@ relay_cmd(struct relay *r, enum relay_state next, const char *fmt, ...) PRINTF_L
 static void
 relay_cmd(struct relay *r, enum relay_state next, const char *fmt, ...)
 {
-	struct evbuffer *out = bufferevent_get_output(r->bev);
 	va_list ap;
 
-	if (log_get_level() >= LOG_LEVEL_DEBUG) {
-		char line[600];
-
-		va_start(ap, fmt);
-		vsnprintf(line, sizeof(line), fmt, ap);
-		va_end(ap);
-		log_debug("%s: relay %s: > %s", r->qid,
-		    r->relay, line);
-	}
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	relay_cmd_v(r, next, NULL, fmt, ap);
 	va_end(ap);
-	evbuffer_add(out, "\r\n", 2);
-	r->state = next;
-	r->code = 0;
-	r->nlines = 0;
-	r->tlen = 0;
-	r->text[0] = '\0';
+}
+
+/* relay_cmd_secret - send a command line holding a secret; the log
+ * shows only 'shown' */
+static void
+relay_cmd_secret(struct relay *r, enum relay_state next, const char *shown,
+    const char *fmt, ...) PRINTF_LIKE(4, 5);
+static void
+relay_cmd_secret(struct relay *r, enum relay_state next, const char *shown,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	relay_cmd_v(r, next, shown, fmt, ap);
+	va_end(ap);
 }
 
 /* reply_class - 2, 4 or 5 from a reply code (anything odd counts as 4) */
@@ -269,11 +458,9 @@ relay_result(struct relay *r, int accepted_only)
 	int class = reply_class(r->code);
 	char dsn[DLV_DSN_MAX];
 
-	if (r->job == NULL)
-		return;
 	reply_dsn(r, class, dsn, sizeof(dsn));
-	delivery_job_result(r->job, accepted_only, class, dsn, r->relay,
-	    "%s (in reply to %s)", r->text, step_of(r->state)->what);
+	sess_result(r, accepted_only, class, dsn, "%s (in reply to %s)", r->text,
+	    step_of(r->state)->what);
 }
 
 /* relay_quit - every recipient has its result: report the job, say QUIT */
@@ -285,8 +472,8 @@ relay_quit(struct relay *r)
 	if (r->code == 421)
 		return relay_close(r);  /* the server is closing already */
 	relay_cmd(r, RS_QUIT, "QUIT");
-	if (r->timeout < QUIT_TIMEOUT)
-		tv.tv_sec = r->timeout;
+	if (r->d.timeout < QUIT_TIMEOUT)
+		tv.tv_sec = r->d.timeout;
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
 	relay_finish(r);
 	return 0;
@@ -300,105 +487,409 @@ relay_fail(struct relay *r)
 	return relay_quit(r);
 }
 
+/* on_idle_timeout - an idle connection was not needed again: QUIT */
+static void
+on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)fd;
+	(void)what;
+	idle_unlink(r);
+	r->code = 0;
+	relay_quit(r);
+}
+
+/* idle_evict - close the oldest idle connection (the cache is full) */
+static void
+idle_evict(void)
+{
+	struct relay *o;
+
+	for (o = idle_head; o != NULL && o->idle_next != NULL; o = o->idle_next)
+		;
+	if (o != NULL)
+		on_idle_timeout(-1, 0, o);
+}
+
+/* relay_park - the message is done: keep the connection for the next
+ * message to the same destination, or say QUIT */
+static int
+relay_park(struct relay *r)
+{
+	struct timeval tv = { r->d.reuse_idle, 0 };
+	struct delivery_job *j = r->job;
+
+	r->nmsgs++;
+	/* only a connection whose last message went through is kept: after a
+	 * failure the retry starts afresh */
+	if (reply_class(r->code) != 2 || r->state != RS_BODY || r->d.reuse_max <= 1 ||
+	    r->nmsgs >= r->d.reuse_max || r->d.reuse_idle <= 0)
+		return relay_quit(r);
+	bufferevent_set_timeouts(r->bev, NULL, NULL);
+	if (r->idle_ev == NULL && (r->idle_ev = evtimer_new(delivery_base(),
+	    on_idle_timeout, r)) == NULL)
+		return relay_quit(r);
+	if (idle_count >= IDLE_MAX)
+		idle_evict();
+	relay_expect(r, RS_IDLE);
+	idle_count++;
+	r->idle_prev = NULL;
+	r->idle_next = idle_head;
+	if (idle_head != NULL)
+		idle_head->idle_prev = r;
+	idle_head = r;
+	evtimer_add(r->idle_ev, &tv);
+	log_debug("%s: relay %s: connection kept for reuse (%d messages)", r->qid, r->relay,
+	    r->nmsgs);
+	/* hand the job back last: done() may take this very connection */
+	r->job = NULL;
+	j->session = NULL;
+	r->done(j, r->done_arg);
+	return -1;
+}
+
 /* ehlo_keyword - note the extensions we use from one EHLO reply line */
 static void
 ehlo_keyword(struct relay *r, const char *kw)
 {
-	size_t n = strcspn(kw, " ");
+	size_t n = strcspn(kw, " =");
 
 	if (n == 4 && strncasecmp(kw, "SIZE", 4) == 0) {
 		r->has_size = 1;
 		r->size_limit = kw[4] == ' ' ? strtoull(kw + 5, NULL, 10) : 0;
 	} else if (n == 8 && strncasecmp(kw, "8BITMIME", 8) == 0)
 		r->has_8bitmime = 1;
+	else if (n == 10 && strncasecmp(kw, "PIPELINING", 10) == 0)
+		r->has_pipelining = 1;
+	else if (n == 8 && strncasecmp(kw, "STARTTLS", 8) == 0)
+		r->has_starttls = 1;
+	else if (n == 8 && strncasecmp(kw, "SMTPUTF8", 8) == 0)
+		r->has_smtputf8 = 1;
+	else if (n == 4 && strncasecmp(kw, "AUTH", 4) == 0) {
+		const char *p = kw + 4;
+
+		while (*p == ' ' || *p == '=') {
+			p++;
+			n = strcspn(p, " ");
+			if (n == 5 && strncasecmp(p, "PLAIN", 5) == 0)
+				r->auth_plain = 1;
+			if (n == 5 && strncasecmp(p, "LOGIN", 5) == 0)
+				r->auth_login = 1;
+			p += n;
+		}
+	}
 }
 
-/* send_mail - MAIL FROM with SIZE and BODY when the server offers them */
-static int
-send_mail(struct relay *r)
+/* send_envelope - MAIL FROM, and with PIPELINING every RCPT and DATA */
+static void
+send_envelope(struct relay *r)
 {
 	struct delivery_job *j = r->job;
 	char size[40] = "";
+	size_t i;
 
-	if (r->has_size && r->size_limit > 0 && j->msglen > r->size_limit) {
-		delivery_job_result(j, 0, 5, "5.3.4", r->relay,
-		    "message size %zu exceeds the size limit %llu of %s", j->msglen,
-		    r->size_limit, r->relay);
-		return relay_quit(r);
-	}
 	if (r->has_size)
 		snprintf(size, sizeof(size), " SIZE=%zu", j->msglen);
-	relay_cmd(r, RS_MAIL, "MAIL FROM:<%s>%s%s", j->sender, size,
-	    r->has_8bitmime && r->eightbit ? " BODY=8BITMIME" : "");
+	r->pipelined = r->has_pipelining;
+	r->mail_failed = 0;
+	r->naccepted = 0;
+	r->data_sent = 0;
+	relay_cmd(r, RS_MAIL, "MAIL FROM:<%s>%s%s%s", j->sender, size,
+	    r->has_8bitmime && r->eightbit ? " BODY=8BITMIME" : "",
+	    r->utf8 ? " SMTPUTF8" : "");
+	if (!r->pipelined)
+		return;
+	for (i = 0; i < r->nri; i++)
+		relay_cmd(r, RS_MAIL, "RCPT TO:<%s>", j->rcpt[r->ri[i]].addr);
+	relay_cmd(r, RS_MAIL, "DATA");
+}
+
+/* begin_message - the extensions the message needs, then the envelope */
+static int
+begin_message(struct relay *r)
+{
+	struct delivery_job *j = r->job;
+
+	if (r->utf8 && !r->has_smtputf8) {
+		sess_result(r, 0, 4, "4.6.7", "an address is not ASCII and %s does not offer "
+		    "SMTPUTF8", r->relay);
+		return relay_quit(r);
+	}
+	if (r->eightbit && !r->has_8bitmime) {
+		sess_result(r, 0, 4, "4.6.3", "the message has 8-bit content and %s does not "
+		    "offer 8BITMIME", r->relay);
+		return relay_quit(r);
+	}
+	if (r->has_size && r->size_limit > 0 && j->msglen > r->size_limit) {
+		sess_result(r, 0, 5, "5.3.4", "message size %zu exceeds the size limit %llu of %s",
+		    j->msglen, r->size_limit, r->relay);
+		return relay_quit(r);
+	}
+	send_envelope(r);
 	return 0;
 }
 
-/* step_greeting - 220: EHLO */
+/* b64 - base64 of len bytes into out (NUL-terminated) */
+static void
+b64(const char *in, size_t len, char *out, size_t outlen)
+{
+	if (4 * ((len + 2) / 3) + 1 > outlen) {
+		out[0] = '\0';
+		return;
+	}
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)in, (int)len);
+}
+
+/* send_auth - AUTH PLAIN with the initial response, else AUTH LOGIN */
+static int
+send_auth(struct relay *r)
+{
+	char plain[1024], enc[1400];
+	size_t ul = strlen(r->d.auth_user), pl = strlen(r->d.auth_password);
+
+	if (!r->tls_on) {
+		sess_result(r, 0, 4, "4.7.11", "not sending AUTH to %s without TLS", r->relay);
+		return relay_quit(r);
+	}
+	if (!r->auth_plain && !r->auth_login) {
+		sess_result(r, 0, 4, "4.7.0", "%s offers neither AUTH PLAIN nor AUTH LOGIN",
+		    r->relay);
+		return relay_quit(r);
+	}
+	if (!r->auth_plain) {
+		relay_cmd(r, RS_AUTH, "AUTH LOGIN");
+		return 0;
+	}
+	if (ul + pl + 2 > sizeof(plain)) {
+		sess_result(r, 0, 4, "4.7.0", "AUTH credentials too long");
+		return relay_quit(r);
+	}
+	plain[0] = '\0';
+	memcpy(plain + 1, r->d.auth_user, ul);
+	plain[ul + 1] = '\0';
+	memcpy(plain + ul + 2, r->d.auth_password, pl);
+	b64(plain, ul + pl + 2, enc, sizeof(enc));
+	relay_cmd_secret(r, RS_AUTH_PASS, "AUTH PLAIN ***", "AUTH PLAIN %s", enc);
+	explicit_bzero(plain, sizeof(plain));
+	explicit_bzero(enc, sizeof(enc));
+	return 0;
+}
+
+/* after_ehlo - STARTTLS, TLS requirements and AUTH, then the message */
+static int
+after_ehlo(struct relay *r)
+{
+	if (!r->tls_on && r->has_starttls && r->d.tls >= CONF_TLS_MAY && !r->no_tls) {
+		relay_cmd(r, RS_STARTTLS, "STARTTLS");
+		return 0;
+	}
+	if (!r->tls_on && r->d.tls >= CONF_TLS_ENCRYPT)
+		return relay_next(r, 0, "4.7.4", "TLS is required, but was not offered by %s",
+		    r->relay);
+	if (r->d.auth_user[0] != '\0' && !r->authed)
+		return send_auth(r);
+	return begin_message(r);
+}
+
+/* step_greeting - 220: EHLO; otherwise the next address if any */
 static int
 step_greeting(struct relay *r)
 {
-	if (reply_class(r->code) != 2)
-		return relay_fail(r);
+	char dsn[DLV_DSN_MAX];
+
+	if (reply_class(r->code) != 2) {
+		if (r->cur + 1 >= r->d.ntarget)
+			return relay_fail(r);
+		reply_dsn(r, reply_class(r->code), dsn, sizeof(dsn));
+		return relay_next(r, 0, reply_class(r->code) == 4 ? dsn : "4.4.1",
+		    "%s (in reply to the greeting of %s)", r->text, r->relay);
+	}
 	relay_cmd(r, RS_EHLO, "EHLO %s", delivery_conf()->hostname);
 	return 0;
 }
 
-/* step_ehlo - 250: MAIL; 5xx: try HELO (RFC 5321 3.2) */
+/* step_ehlo - 250: on; 5xx: try HELO (RFC 5321 3.2) unless TLS is on */
 static int
 step_ehlo(struct relay *r)
 {
 	if (reply_class(r->code) == 2)
-		return send_mail(r);
-	if (reply_class(r->code) == 5) {
+		return after_ehlo(r);
+	if (reply_class(r->code) == 5 && !r->tls_on) {
 		relay_cmd(r, RS_HELO, "HELO %s", delivery_conf()->hostname);
 		return 0;
 	}
 	return relay_fail(r);
 }
 
-/* step_helo - 250: MAIL */
+/* step_helo - 250: on, without any extension */
 static int
 step_helo(struct relay *r)
 {
 	if (reply_class(r->code) != 2)
 		return relay_fail(r);
-	return send_mail(r);
+	return after_ehlo(r);
 }
 
-/* step_mail - 250: the first RCPT */
+/* tls_start - wrap the connection in TLS (after STARTTLS's 220, or at
+ * once for implicit TLS) */
 static int
-step_mail(struct relay *r)
+tls_start(struct relay *r)
 {
-	if (reply_class(r->code) != 2)
-		return relay_fail(r);
-	r->rcpt = 0;
-	relay_cmd(r, RS_RCPT, "RCPT TO:<%s>", r->job->rcpt[0].addr);
+	const struct smtp_target *t = &r->d.target[r->cur];
+	struct bufferevent *tb;
+	struct timeval tv = { r->d.timeout, 0 };
+	char err[256];
+	SSL *ssl;
+
+	ssl = delivery_tls_new(r->d.ca_file, t->host, err, sizeof(err));
+	if (ssl == NULL)
+		return relay_next(r, 0, "4.7.5", "TLS setup for %s failed: %s", r->relay, err);
+	tb = bufferevent_openssl_filter_new(delivery_base(), r->bev, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (tb == NULL) {
+		SSL_free(ssl);
+		return relay_next(r, 0, "4.7.5", "TLS setup for %s failed", r->relay);
+	}
+	r->bev = tb;
+	r->state = RS_TLS;
+	bufferevent_setcb(tb, relay_read, NULL, relay_event, r);
+	bufferevent_set_timeouts(tb, &tv, &tv);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
 	return 0;
 }
 
-/* step_rcpt - note this recipient's fate; next RCPT, DATA or QUIT */
+/* tls_done - the handshake finished: check the certificate as the level
+ * demands, log the session, go on */
+static int
+tls_done(struct relay *r)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(r->bev);
+	int verified, need;
+
+	verified = delivery_tls_describe(ssl, r->tls_info, sizeof(r->tls_info));
+	stats_add(&stats->smtp_tls[verified ? 0 : 1], 1);
+	need = r->d.tls == CONF_TLS_VERIFY || (r->d.tls_verify_used &&
+	    r->d.tls != CONF_TLS_ENCRYPT);
+	log_info("%s: %s: TLS %s", r->qid, r->relay, r->tls_info);
+	if (need && !verified)
+		return relay_next(r, 0, "4.7.5", "server certificate not verified for %s: %s",
+		    r->relay, r->tls_info);
+	r->tls_on = 1;
+	if (r->d.tls_implicit) {
+		relay_expect(r, RS_GREETING);
+		return 0;
+	}
+	relay_cmd(r, RS_EHLO, "EHLO %s", delivery_conf()->hostname);
+	return 0;
+}
+
+/* step_starttls - 220: handshake; else on in plain text (may) or next */
+static int
+step_starttls(struct relay *r)
+{
+	if (r->code == 220)
+		return tls_start(r);
+	if (r->d.tls >= CONF_TLS_ENCRYPT)
+		return relay_next(r, 0, "4.7.4", "%s (in reply to STARTTLS)", r->text);
+	r->no_tls = 1;
+	return after_ehlo(r);
+}
+
+/* step_auth - 334: the next LOGIN step; 235: on; else defer (a smarthost
+ * refusing our credentials is a configuration problem, not a bounce) */
+static int
+step_auth(struct relay *r)
+{
+	char enc[1400], dsn[DLV_DSN_MAX];
+	const char *s;
+
+	if (r->code == 334 && r->state != RS_AUTH_PASS) {
+		s = r->state == RS_AUTH ? r->d.auth_user : r->d.auth_password;
+		b64(s, strlen(s), enc, sizeof(enc));
+		relay_cmd_secret(r, r->state == RS_AUTH ? RS_AUTH_USER : RS_AUTH_PASS, "***",
+		    "%s", enc);
+		explicit_bzero(enc, sizeof(enc));
+		return 0;
+	}
+	if (reply_class(r->code) == 2) {
+		r->authed = 1;
+		log_debug("%s: relay %s: authenticated as %s", r->qid, r->relay,
+		    r->d.auth_user);
+		return begin_message(r);
+	}
+	reply_dsn(r, reply_class(r->code), dsn, sizeof(dsn));
+	dsn[0] = '4';
+	sess_result(r, 0, 4, dsn, "authentication failed: %s (in reply to AUTH)", r->text);
+	return relay_quit(r);
+}
+
+/* step_rset - a reused connection is ready: the message; else start over
+ * on a new connection */
+static int
+step_rset(struct relay *r)
+{
+	if (reply_class(r->code) == 2)
+		return begin_message(r);
+	log_info("%s: %s: %s (in reply to RSET); reconnecting", r->qid, r->relay, r->text);
+	relay_reset_conn(r);
+	r->cur = 0;
+	relay_connect(r);
+	return -1;
+}
+
+/* step_mail - 250: the first RCPT (unless pipelined: its reply is next) */
+static int
+step_mail(struct relay *r)
+{
+	r->rcpt = 0;
+	if (reply_class(r->code) != 2) {
+		relay_result(r, 0);
+		if (!r->pipelined)
+			return relay_park(r);
+		r->mail_failed = 1;
+		relay_expect(r, RS_RCPT);
+		return 0;
+	}
+	if (r->pipelined)
+		relay_expect(r, RS_RCPT);
+	else
+		relay_cmd(r, RS_RCPT, "RCPT TO:<%s>", r->job->rcpt[r->ri[0]].addr);
+	return 0;
+}
+
+/* step_rcpt - note this recipient's fate; next RCPT, DATA or the end */
 static int
 step_rcpt(struct relay *r)
 {
 	struct delivery_job *j = r->job;
-	struct delivery_rcpt *rc = &j->rcpt[r->rcpt];
+	struct delivery_rcpt *rc = &j->rcpt[r->ri[r->rcpt]];
 	int class = reply_class(r->code);
 	char dsn[DLV_DSN_MAX];
 
-	if (class == 2) {
+	if (r->mail_failed)
+		;               /* the MAIL failure is everyone's result */
+	else if (class == 2) {
 		rc->accepted = 1;
 		r->naccepted++;
 	} else {
 		reply_dsn(r, class, dsn, sizeof(dsn));
-		delivery_rcpt_result(rc, class, dsn, r->relay, "%s (in reply to RCPT TO)",
-		    r->text);
+		delivery_rcpt_result(rc, class, dsn, r->relay, "%s (in reply to RCPT TO) "
+		    "[TLS=%s]", r->text, r->tls_on ? r->tls_info : "none");
 	}
-	if (++r->rcpt < j->nrcpt) {
-		relay_cmd(r, RS_RCPT, "RCPT TO:<%s>", j->rcpt[r->rcpt].addr);
+	if (++r->rcpt < r->nri) {
+		if (r->pipelined)
+			relay_expect(r, RS_RCPT);
+		else
+			relay_cmd(r, RS_RCPT, "RCPT TO:<%s>", j->rcpt[r->ri[r->rcpt]].addr);
+		return 0;
+	}
+	if (r->pipelined) {
+		relay_expect(r, RS_DATA);
 		return 0;
 	}
 	if (r->naccepted == 0)
-		return relay_quit(r);
+		return relay_park(r);
 	relay_cmd(r, RS_DATA, "DATA");
 	return 0;
 }
@@ -428,20 +919,29 @@ body_add(struct evbuffer *out, const char *m, size_t len)
 static int
 step_data(struct relay *r)
 {
+	int nothing = r->mail_failed || r->naccepted == 0;
+
+	if (r->code / 100 == 3 && nothing) {
+		/* pipelined DATA accepted with no valid recipient: end it empty
+		 * and drop the connection rather than trust its state */
+		evbuffer_add(bufferevent_get_output(r->bev), ".\r\n", 3);
+		return relay_close(r);
+	}
 	if (r->code / 100 == 3) {
 		log_debug("%s: relay %s: > (%zu bytes of message)", r->qid, r->relay,
 		    r->job->msglen);
 		body_add(bufferevent_get_output(r->bev), r->job->msg, r->job->msglen);
 		r->data_sent = 1;
-		r->state = RS_BODY;
-		r->code = 0;
-		r->nlines = r->tlen = 0;
+		relay_expect(r, RS_BODY);
 		return 0;
 	}
+	if (nothing)
+		return relay_park(r);
 	if (r->code / 100 == 2)
 		r->code = 451;  /* a 2xx to DATA is a protocol error: retry */
 	relay_result(r, 1);
-	return relay_quit(r);
+	r->state = RS_BODY;     /* a failed DATA still ends the transaction */
+	return relay_park(r);
 }
 
 /* step_body - the reply to the message is every accepted recipient's */
@@ -449,7 +949,7 @@ static int
 step_body(struct relay *r)
 {
 	relay_result(r, 1);
-	return relay_quit(r);
+	return relay_park(r);
 }
 
 /* step_quit - the end */
@@ -499,11 +999,14 @@ relay_reply(struct relay *r)
 {
 	const struct relay_step *s = step_of(r->state);
 
-	log_debug("%s: relay %s: < %s", r->qid, r->relay,
-	    r->text);
+	log_debug("%s: relay %s: < %s", r->qid, r->relay, r->text);
+	if (r->state == RS_IDLE) {
+		relay_free(r);          /* e.g. "421 idle timeout" */
+		return -1;
+	}
 	if (s->fn == NULL)
 		return relay_abort(r, "4.5.0", "unexpected reply before %s", s->what);
-	if (r->code == 421 && r->state != RS_QUIT) {
+	if (r->code == 421 && r->state != RS_QUIT && r->state != RS_GREETING) {
 		relay_result(r, 0);
 		return relay_close(r);
 	}
@@ -518,18 +1021,23 @@ waiting_for(const struct relay *r, char *buf, size_t len)
 {
 	const char *what = step_of(r->state)->what;
 
-	if (r->state == RS_GREETING)
+	if (r->state == RS_GREETING || r->state == RS_TLS)
 		snprintf(buf, len, "%s", what);
 	else
 		snprintf(buf, len, "the reply to %s", what);
 }
 
-/* relay_connected - the TCP connection is up: wait for the greeting */
+/* relay_connected - the TCP connection is up: TLS or the greeting */
 static void
 relay_connected(struct relay *r)
 {
-	r->state = RS_GREETING;
+	r->connected = 1;
 	log_debug("%s: relay %s: connected", r->qid, r->relay);
+	if (r->d.tls_implicit) {
+		tls_start(r);
+		return;
+	}
+	relay_expect(r, RS_GREETING);
 }
 
 /* relay_read - bufferevent read callback: complete lines into replies */
@@ -543,13 +1051,16 @@ relay_read(struct bufferevent *bev, void *arg)
 	int rc;
 
 	/* libevent may run the read callback before reporting the connect */
-	if (r->state == RS_CONNECT)
+	if (r->state == RS_CONNECT) {
 		relay_connected(r);
+		if (r->state != RS_GREETING)
+			return;
+	}
 	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
 		rc = n > REPLY_LINE_MAX ? -1 : reply_line(r, line, n);
 		free(line);
 		if (rc == -1) {
-			if (r->state == RS_QUIT) {
+			if (r->state == RS_QUIT || r->state == RS_IDLE) {
 				relay_free(r);
 				return;
 			}
@@ -559,11 +1070,26 @@ relay_read(struct bufferevent *bev, void *arg)
 		}
 		if (rc == 1 && relay_reply(r) == -1)
 			return;
+		if (r->state == RS_TLS)
+			return;         /* the rest is the TLS layer's */
 	}
 	if (evbuffer_get_length(in) > REPLY_LINE_MAX) {
 		waiting_for(r, step, sizeof(step));
 		relay_abort(r, "4.5.0", "reply line too long while waiting for %s", step);
 	}
+}
+
+/* tls_error_text - what went wrong in a TLS bufferevent */
+static void
+tls_error_text(struct bufferevent *bev, int err, char *buf, size_t len)
+{
+	unsigned long e = bufferevent_get_openssl_error(bev);
+
+	if (e != 0)
+		ERR_error_string_n(e, buf, len);
+	else
+		snprintf(buf, len, "%s", err != 0 ? evutil_socket_error_to_string(err) :
+		    "connection closed");
 }
 
 /* relay_event - connected, or the connection failed, timed out, ended */
@@ -572,25 +1098,37 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct relay *r = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	char step[64];
+	char step[64], why[256];
 
 	if (what & BEV_EVENT_CONNECTED) {
-		/* the greeting may have been read already (relay_read) */
 		if (r->state == RS_CONNECT)
 			relay_connected(r);
+		else if (r->state == RS_TLS)
+			tls_done(r);
 		return;
 	}
 	if (r->state == RS_CONNECT) {
-		snprintf(r->why, sizeof(r->why), "%s",
+		relay_next(r, 0, "4.4.1", "connect to %s: %s", r->relay,
 		    (what & BEV_EVENT_TIMEOUT) ? "Connection timed out" :
 		    evutil_socket_error_to_string(err));
-		bufferevent_free(r->bev);
-		r->bev = NULL;
-		relay_connect(r, r->cur->ai_next);
 		return;
 	}
-	if (r->state == RS_QUIT) {
+	if (r->state == RS_TLS) {
+		tls_error_text(bev, err, why, sizeof(why));
+		relay_next(r, r->d.tls == CONF_TLS_MAY && !r->d.tls_implicit &&
+		    !r->d.tls_verify_used, "4.7.5", "TLS handshake with %s failed: %s",
+		    r->relay, (what & BEV_EVENT_TIMEOUT) ? "timed out" : why);
+		return;
+	}
+	if (r->state == RS_QUIT || r->state == RS_IDLE) {
 		relay_free(r);
+		return;
+	}
+	if (r->state == RS_RSET) {
+		/* the cached connection died while idle: start over */
+		relay_reset_conn(r);
+		r->cur = 0;
+		relay_connect(r);
 		return;
 	}
 	waiting_for(r, step, sizeof(step));
@@ -603,122 +1141,107 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 		    evutil_socket_error_to_string(err), step);
 }
 
-/* relay_try - start a non-blocking connect to r->cur; 0, or -1 with
- * r->why set when it failed at once. connect(2) is ours so an immediate
- * failure is known here with its errno; libevent then waits for the
- * outcome (bufferevent_socket_connect with no address). */
+/* relay_try - start a non-blocking connect to the current target; 0, or
+ * -1 with r->why set when it failed at once */
 static int
 relay_try(struct relay *r)
 {
-	struct timeval tv = { r->timeout, 0 };
-	const struct evutil_addrinfo *ai = r->cur;
+	struct timeval tv = { r->d.timeout, 0 };
+	const struct smtp_target *t = &r->d.target[r->cur];
 	int fd, one = 1;
 
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(t->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
-		snprintf(r->why, sizeof(r->why), "%s", strerror(errno));
+		snprintf(r->why, sizeof(r->why), "connect to %s: %s", r->relay, strerror(errno));
 		return -1;
 	}
 	/* commands are small and each waits for its reply: no Nagle delay */
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
 		log_warn("setsockopt TCP_NODELAY");
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1 && errno != EINPROGRESS) {
-		snprintf(r->why, sizeof(r->why), "%s", strerror(errno));
+	if (connect(fd, (const struct sockaddr *)&t->ss, t->sslen) == -1 &&
+	    errno != EINPROGRESS) {
+		snprintf(r->why, sizeof(r->why), "connect to %s: %s", r->relay, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	r->bev = bufferevent_socket_new(delivery_base(), fd, BEV_OPT_CLOSE_ON_FREE);
 	if (r->bev == NULL) {
 		close(fd);
-		snprintf(r->why, sizeof(r->why), "cannot create a bufferevent");
+		snprintf(r->why, sizeof(r->why), "connect to %s: no bufferevent", r->relay);
 		return -1;
 	}
 	bufferevent_setcb(r->bev, relay_read, NULL, relay_event, r);
 	bufferevent_set_timeouts(r->bev, &tv, &tv);
-	r->state = RS_CONNECT;
+	relay_expect(r, RS_CONNECT);
 	if (bufferevent_socket_connect(r->bev, NULL, 0) == -1) {
-		snprintf(r->why, sizeof(r->why), "cannot wait for the connection");
+		snprintf(r->why, sizeof(r->why), "connect to %s: cannot wait", r->relay);
 		bufferevent_free(r->bev);
 		r->bev = NULL;
 		return -1;
 	}
 	bufferevent_enable(r->bev, EV_READ | EV_WRITE);
+	stats_add(&stats->smtp_connections[0], 1);
 	return 0;
 }
 
-/* relay_connect - try ai and the addresses after it; when none is left,
- * every recipient gets 4.4.1 with the last failure */
+/* relay_connect - try the current target and those after it; when none
+ * is left, every recipient gets the last failure */
 static void
-relay_connect(struct relay *r, struct evutil_addrinfo *ai)
+relay_connect(struct relay *r)
 {
+	const struct smtp_target *t;
 	char ip[64];
 
-	for (; ai != NULL; ai = ai->ai_next) {
-		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-			continue;
-		r->cur = ai;
-		snprintf(r->relay, sizeof(r->relay), "%s[%s]:%s", r->host,
-		    sockaddr_str(ai->ai_addr, ip, sizeof(ip)), r->port);
+	for (; r->cur < r->d.ntarget; r->cur++) {
+		t = &r->d.target[r->cur];
+		sockaddr_str((const struct sockaddr *)&t->ss, ip, sizeof(ip));
+		snprintf(r->relay, sizeof(r->relay), "%s[%s]:%u", t->host, ip,
+		    ntohs(t->ss.ss_family == AF_INET6 ?
+		    ((const struct sockaddr_in6 *)&t->ss)->sin6_port :
+		    ((const struct sockaddr_in *)&t->ss)->sin_port));
 		if (relay_try(r) == 0)
 			return;
-		log_debug("%s: relay %s: %s", r->qid, r->relay, r->why);
+		strlcpy(r->whydsn, "4.4.1", sizeof(r->whydsn));
+		log_debug("%s: %s", r->qid, r->why);
+		r->no_tls = 0;
 	}
-	relay_abort(r, "4.4.1", "%s", r->why[0] != '\0' ? r->why : "no usable address");
+	if (r->why[0] == '\0')
+		snprintf(r->why, sizeof(r->why), "no usable address");
+	r->connected = 0;
+	log_debug("%s: %s", r->qid, r->why);
+	sess_result(r, 0, 4, r->whydsn[0] != '\0' ? r->whydsn : "4.4.1", "%s", r->why);
+	relay_close(r);
 }
 
-/* relay_resolved - evdns answered (possibly before evdns_getaddrinfo
- * returned); an abandoned session only frees itself */
-static void
-relay_resolved(int result, struct evutil_addrinfo *res, void *arg)
+/* relay_take - an idle connection to d's destination, or NULL */
+static struct relay *
+relay_take(const struct smtp_dest *d)
 {
-	struct relay *r = arg;
+	struct relay *r;
 
-	if (r->job == NULL) {
-		if (res != NULL)
-			evutil_freeaddrinfo(res);
-		relay_free(r);
-		return;
-	}
-	if (result != 0) {
-		snprintf(r->relay, sizeof(r->relay), "%s:%s", r->host, r->port);
-		delivery_job_result(r->job, 0, 4, "4.4.3", r->relay, "cannot resolve %s: %s",
-		    r->host, evutil_gai_strerror(result));
-		relay_close(r);
-		return;
-	}
-	r->ai = res;
-	relay_connect(r, res);
+	for (r = idle_head; r != NULL; r = r->idle_next)
+		if (strcmp(r->d.key, d->key) == 0) {
+			idle_unlink(r);
+			return r;
+		}
+	return NULL;
 }
 
-/* relay_resolve - a literal address at once, a name through evdns */
-static void
-relay_resolve(struct relay *r)
+/* needs_utf8 - 1 if the sender or a carried recipient is not ASCII */
+static int
+needs_utf8(const struct delivery_job *j, const size_t *ri, size_t nri)
 {
-	struct evutil_addrinfo hints;
+	const unsigned char *p;
+	size_t i;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_NUMERICHOST;
-	if (evutil_getaddrinfo(r->host, r->port, &hints, &r->ai) == 0) {
-		relay_connect(r, r->ai);
-		return;
-	}
-	r->ai = NULL;
-	r->state = RS_RESOLVE;
-	if (relay_dns == NULL)
-		relay_dns = evdns_base_new(delivery_base(), EVDNS_BASE_INITIALIZE_NAMESERVERS |
-		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (relay_dns == NULL) {
-		delivery_job_result(r->job, 0, 4, "4.4.3", NULL,
-		    "cannot set up the resolver for %s", r->host);
-		relay_close(r);
-		return;
-	}
-	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
-	/* r may be gone when this returns: the callback can run at once */
-	evdns_getaddrinfo(relay_dns, r->host, r->port, &hints, relay_resolved, r);
+	for (p = (const unsigned char *)j->sender; *p != '\0'; p++)
+		if (*p & 0x80)
+			return 1;
+	for (i = 0; i < nri; i++)
+		for (p = (const unsigned char *)j->rcpt[ri[i]].addr; *p != '\0'; p++)
+			if (*p & 0x80)
+				return 1;
+	return 0;
 }
 
 /* has_8bit - 1 if any octet is >= 0x80 (then BODY=8BITMIME) */
@@ -733,31 +1256,169 @@ has_8bit(const char *m, size_t len)
 	return 0;
 }
 
-/* delivery_relay_run - start the session for a job */
+/* smtp_deliver - carry recipients ri of j to destination d */
+void
+smtp_deliver(struct delivery_job *j, const size_t *ri, size_t nri,
+    const struct smtp_dest *d, smtp_done_cb *done, void *arg)
+{
+	struct relay *r = d->reuse_max > 1 ? relay_take(d) : NULL;
+	struct timeval tv = { d->timeout, 0 };
+	int reused = r != NULL;
+
+	if (r == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		r->d = *d;
+	}
+	r->job = j;
+	j->session = r;
+	free(r->ri);
+	r->ri = xcalloc(nri > 0 ? nri : 1, sizeof(*r->ri));
+	memcpy(r->ri, ri, nri * sizeof(*ri));
+	r->nri = nri;
+	r->done = done;
+	r->done_arg = arg;
+	strlcpy(r->qid, j->queueid, sizeof(r->qid));
+	r->eightbit = has_8bit(j->msg, j->msglen);
+	r->utf8 = needs_utf8(j, ri, nri);
+	r->why[0] = r->whydsn[0] = '\0';
+	if (nri == 0) {
+		relay_close(r);
+		return;
+	}
+	if (reused) {
+		log_debug("%s: relay %s: reusing the connection", r->qid, r->relay);
+		stats_add(&stats->smtp_connections[1], 1);
+		bufferevent_set_timeouts(r->bev, &tv, &tv);
+		relay_cmd(r, RS_RSET, "RSET");
+		return;
+	}
+	relay_connect(r);
+}
+
+/* ---- the relay transport ------------------------------------------- */
+
+/* A relay job waiting for the smarthost's addresses. */
+struct relay_lookup {
+	struct delivery_job *j;
+	struct smtp_dest d;
+	char host[ADDR_DOMAIN_MAX + 1];
+	int port;
+};
+
+/* relay_done - the session is over: report the job */
+static void
+relay_done(struct delivery_job *j, void *arg)
+{
+	(void)arg;
+	delivery_job_done(j);
+}
+
+/* relay_dest - the smtp_dest of a relay transport (no targets yet) */
+static void
+relay_dest(const struct conf_transport *t, struct smtp_dest *d)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->key, sizeof(d->key), "relay:%s", t->name);
+	d->tls = t->tls;
+	d->tls_verify_used = 1;         /* a smarthost's certificate must verify */
+	d->tls_implicit = t->tls_implicit;
+	d->ca_file = t->ca_file != NULL ? t->ca_file : "";
+	d->auth_user = t->auth_user != NULL ? t->auth_user : "";
+	d->auth_password = t->auth_password != NULL ? t->auth_password : "";
+	d->timeout = t->timeout > 0 ? t->timeout : 300;
+	d->reuse_max = t->reuse_max;
+	d->reuse_idle = t->reuse_idle;
+}
+
+/* relay_all - every recipient of the job, as indexes */
+static void
+relay_all(struct delivery_job *j, const struct smtp_dest *d)
+{
+	size_t *ri = xcalloc(j->nrcpt > 0 ? j->nrcpt : 1, sizeof(*ri)), i;
+
+	for (i = 0; i < j->nrcpt; i++)
+		ri[i] = i;
+	smtp_deliver(j, ri, j->nrcpt, d, relay_done, NULL);
+	free(ri);
+}
+
+/* relay_add_target - one address of the smarthost */
+static void
+relay_add_target(struct smtp_dest *d, const char *host, const struct sockaddr *sa,
+    socklen_t len, int port)
+{
+	struct smtp_target *t;
+
+	if (d->ntarget >= SMTP_TARGETS_MAX || len > sizeof(t->ss))
+		return;
+	t = &d->target[d->ntarget++];
+	strlcpy(t->host, host, sizeof(t->host));
+	memcpy(&t->ss, sa, len);
+	t->sslen = len;
+	if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)&t->ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)&t->ss)->sin_port = htons((uint16_t)port);
+}
+
+/* relay_resolved - the smarthost's addresses */
+static void
+relay_resolved(void *arg, int status, struct ares_addrinfo_node *ai, const char *err)
+{
+	struct relay_lookup *l = arg;
+	struct delivery_job *j = l->j;
+	size_t i;
+
+	for (; status == DNS_OK && ai != NULL; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			relay_add_target(&l->d, l->host, ai->ai_addr, ai->ai_addrlen, l->port);
+	if (l->d.ntarget == 0) {
+		for (i = 0; i < j->nrcpt; i++)
+			if (j->rcpt[i].class == 0)
+				delivery_rcpt_result(&j->rcpt[i], 4, "4.4.3", l->host,
+				    "cannot resolve %s: %s", l->host, err);
+		free(l);
+		delivery_job_done(j);
+		return;
+	}
+	relay_all(j, &l->d);
+	free(l);
+}
+
+/* delivery_relay_run - resolve the smarthost (literal addresses at once)
+ * and start the session */
 void
 delivery_relay_run(struct delivery_job *j)
 {
-	struct relay *r = xcalloc(1, sizeof(*r));
+	const struct conf_transport *t = j->transport;
+	struct relay_lookup *l = xcalloc(1, sizeof(*l));
+	struct evutil_addrinfo hints, *ai = NULL, *a;
+	char port[32];
 
-	r->job = j;
-	j->session = r;
-	strlcpy(r->qid, j->queueid, sizeof(r->qid));
-	r->timeout = j->transport->timeout > 0 ? j->transport->timeout : 300;
-	if (hostport_parse(j->transport->host, r->host, sizeof(r->host), r->port,
-	    sizeof(r->port)) == -1) {
-		log_warnx("transport %s: bad host '%s'", j->transport->name, j->transport->host);
-		delivery_job_result(j, 0, 4, "4.3.5", NULL, "bad relay host '%s'",
-		    j->transport->host);
-		relay_close(r);
+	l->j = j;
+	relay_dest(t, &l->d);
+	if (hostport_parse(t->host, l->host, sizeof(l->host), port, sizeof(port)) == -1 ||
+	    (l->port = atoi(port)) < 1 || l->port > 65535) {
+		log_warnx("transport %s: bad host '%s'", t->name, t->host);
+		delivery_job_result(j, 0, 4, "4.3.5", NULL, "bad relay host '%s'", t->host);
+		free(l);
+		delivery_job_done(j);
 		return;
 	}
-	snprintf(r->relay, sizeof(r->relay), "%s:%s", r->host, r->port);
-	r->eightbit = has_8bit(j->msg, j->msglen);
-	if (j->nrcpt == 0) {
-		relay_close(r);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_NUMERICHOST;
+	if (evutil_getaddrinfo(l->host, port, &hints, &ai) == 0) {
+		for (a = ai; a != NULL; a = a->ai_next)
+			relay_add_target(&l->d, l->host, a->ai_addr, (socklen_t)a->ai_addrlen,
+			    l->port);
+		evutil_freeaddrinfo(ai);
+		relay_all(j, &l->d);
+		free(l);
 		return;
 	}
-	relay_resolve(r);
+	dns_lookup_addr(l->host, relay_resolved, l);
 }
 
 /* delivery_relay_abandon - the queue link died: stop unless the message
@@ -767,12 +1428,11 @@ delivery_relay_abandon(struct delivery_job *j)
 {
 	struct relay *r = j->session;
 
-	if (r == NULL || r->data_sent)
+	if (r == NULL || r->data_sent || r->done != relay_done)
 		return 0;
 	r->job = NULL;
 	j->session = NULL;
-	if (r->state != RS_RESOLVE)
-		relay_free(r);          /* else relay_resolved() frees it */
+	relay_free(r);
 	delivery_job_result(j, 0, 4, "4.3.0", NULL, "abandoned: the queue link was lost");
 	delivery_job_done(j);
 	return 1;

@@ -1,15 +1,23 @@
 /*
- * httpd.c - postern-httpd: the HTTP listener for health checks and
- * Prometheus metrics (evhttp on the socket the master bound).
+ * httpd.c - postern-httpd: the HTTP listener for health and readiness
+ * checks, Prometheus metrics, the JSON send API, the status page, the
+ * token-protected admin API and event stream (evhttp on the socket the
+ * master bound).
  *
- * Owns: the evhttp server on PROC_FD_LISTEN0, the routing table, the
- * queue link (kept open for the send API that will use it).
+ * Owns: the evhttp server on PROC_FD_LISTEN0, the routing table (which
+ * routes exist depends on the http section: send_api, compat_paths),
+ * JSON replies and CORS headers, and the queue link: the send API queues
+ * messages over it (httpd_send.c) and queued sends queue events over it
+ * (IPC_HTTPD_EVENT, kept in a ring of the last HTTPD_EVENTS for the live
+ * stream).
  * SECURITY: untrusted network input; runs unprivileged after priv_drop()
- * and opens no files. It reads the shared counters, writes nothing to
- * them, and never echoes request data into a response. Request size and
- * idle time are bounded (HTTPD_MAX_* below).
+ * and opens no files (it writes only the spool descriptors queued
+ * passes; the admin API connects to queued's control socket). Of the shared counters it writes only its own (http_send).
+ * It never echoes request data into a response (errors name a field, not
+ * its value). Request size and idle time are bounded (HTTPD_MAX_* below,
+ * and max_body).
  * STANDARDS: RFC 9110/9112 (HTTP/1.1), RFC 8259 (JSON), Prometheus text
- * exposition format 0.0.4.
+ * exposition format 0.0.4, the Fetch standard's CORS protocol.
  */
 #include "config.h"
 
@@ -37,6 +45,7 @@
 #define HTTPD_MAX_HEADERS 8192          /* bytes of request headers */
 #define HTTPD_MAX_BODY 65536            /* bytes of request body */
 #define HTTPD_TIMEOUT 30                /* seconds per request */
+#define HTTPD_EVENTS 100                /* queue events kept */
 
 #define CT_JSON "application/json"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -45,30 +54,69 @@
 struct httpd {
 	struct child ch;
 	struct evhttp *http;
-	int queue_fd;           /* link to queued, kept for the send API */
+	struct ipc_chan *queue; /* link to queued (events; the send API) */
+	char *events[HTTPD_EVENTS];     /* ring of the last queue events */
+	unsigned nevents;               /* events received in all */
 };
 
 static struct httpd httpd;
 
 typedef void route_fn(struct evhttp_request *);
 
-/* One route: an exact path, the methods it answers, its handler. */
+#define RF_SEND 0x1             /* only with http { send_api = yes } */
+#define RF_COMPAT 0x2           /* only with http { compat_paths = yes } */
+#define RF_ADMIN 0x4            /* only with an http { admin_token } */
+
+#define M_GET (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD)
+
+/* One route: an exact path and method(s), its handler, when it exists. */
 struct route {
 	const char *path;
 	int methods;            /* EVHTTP_REQ_* mask */
 	route_fn *fn;
+	int flags;              /* RF_* */
+	const char *allow;      /* the path's methods, for a 405's Allow */
 };
 
 static void route_healthz(struct evhttp_request *);
+static void route_health_compat(struct evhttp_request *);
 static void route_metrics(struct evhttp_request *);
 
 static const struct route routes[] = {
-	{ "/healthz", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, route_healthz },
-	{ "/metrics", EVHTTP_REQ_GET | EVHTTP_REQ_HEAD, route_metrics },
+	{ "/", M_GET, status_route, 0, "GET, HEAD" },
+	{ "/healthz", M_GET, route_healthz, 0, "GET, HEAD" },
+	{ "/readyz", M_GET, ready_route, 0, "GET, HEAD" },
+	{ "/metrics", M_GET, route_metrics, 0, "GET, HEAD" },
+	{ "/api/v1/send", EVHTTP_REQ_POST, send_route_send, RF_SEND,
+	  "POST, OPTIONS" },
+	{ "/api/v1/send", EVHTTP_REQ_OPTIONS, send_route_preflight, RF_SEND,
+	  "POST, OPTIONS" },
+	{ "/api/v1/nonce", M_GET, send_route_nonce, RF_SEND, "GET, HEAD, OPTIONS" },
+	{ "/api/v1/nonce", EVHTTP_REQ_OPTIONS, send_route_preflight, RF_SEND,
+	  "GET, HEAD, OPTIONS" },
+	{ "/send", EVHTTP_REQ_POST, send_route_send_compat, RF_SEND | RF_COMPAT,
+	  "POST, OPTIONS" },
+	{ "/send", EVHTTP_REQ_OPTIONS, send_route_preflight, RF_SEND | RF_COMPAT,
+	  "POST, OPTIONS" },
+	{ "/nonce", M_GET, send_route_nonce, RF_SEND | RF_COMPAT,
+	  "GET, HEAD, OPTIONS" },
+	{ "/nonce", EVHTTP_REQ_OPTIONS, send_route_preflight, RF_SEND | RF_COMPAT,
+	  "GET, HEAD, OPTIONS" },
+	{ "/health", M_GET, route_health_compat, RF_COMPAT, "GET, HEAD" },
+	{ "/api/v1/events", EVHTTP_REQ_GET, events_route, RF_ADMIN, "GET" },
 };
 
 static void control_stop(struct ipc_chan *, struct ipc_msg *, void *);
 static void control_queue_link(struct ipc_chan *, struct ipc_msg *, void *);
+
+static void queue_event(struct ipc_chan *, struct ipc_msg *, void *);
+
+static const struct ipc_handler queue_table[] = {
+	{ IPC_HTTPD_EVENT, queue_event },
+	{ IPC_SMTPD_MSG_OPENED, send_opened },
+	{ IPC_SMTPD_MSG_COMMITTED, send_committed },
+	{ 0, NULL },
+};
 
 static const struct ipc_handler control_table[] = {
 	{ IPC_CHILD_STOP, control_stop },
@@ -114,6 +162,70 @@ reply_error(struct evhttp_request *req, int code, const char *reason,
 	reply_json(req, code, reason, json_pack("{s:s}", "error", text));
 }
 
+/* httpd_conf - the loaded configuration */
+const struct conf *
+httpd_conf(void)
+{
+	return httpd.ch.conf;
+}
+
+/* httpd_queue - the queue link or NULL */
+struct ipc_chan *
+httpd_queue(void)
+{
+	return httpd.queue;
+}
+
+/* httpd_reply_json - reply_json for the route files */
+void
+httpd_reply_json(struct evhttp_request *req, int code, const char *reason,
+    json_t *j)
+{
+	reply_json(req, code, reason, j);
+}
+
+/* httpd_reply_error - {"error": text, "field": field} */
+void
+httpd_reply_error(struct evhttp_request *req, int code, const char *reason,
+    const char *field, const char *text)
+{
+	if (field == NULL)
+		reply_error(req, code, reason, text);
+	else
+		reply_json(req, code, reason, json_pack("{s:s,s:s}", "error", text,
+		    "field", field));
+}
+
+/* httpd_cors - allow a listed Origin (or any, with "*") to read replies */
+int
+httpd_cors(struct evhttp_request *req)
+{
+	const struct conf_http *h = &httpd.ch.conf->http;
+	const char *origin = evhttp_find_header(
+	    evhttp_request_get_input_headers(req), "Origin");
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	size_t i;
+
+	if (origin == NULL)
+		return 0;
+	for (i = 0; i < h->ncors_origins; i++) {
+		if (strcmp(h->cors_origins[i], "*") != 0 &&
+		    strcmp(h->cors_origins[i], origin) != 0)
+			continue;
+		evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+		evhttp_add_header(out, "Vary", "Origin");
+		return 1;
+	}
+	return -1;
+}
+
+/* route_health_compat - GET /health: 204 (seed 000's liveness) */
+static void
+route_health_compat(struct evhttp_request *req)
+{
+	evhttp_send_reply(req, 204, "No Content", NULL);
+}
+
 /* route_healthz - 200 when every child is up, else 503 with the names */
 static void
 route_healthz(struct evhttp_request *req)
@@ -153,12 +265,28 @@ request_path(struct evhttp_request *req)
 	return uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 }
 
+/* route_enabled - the route exists in this configuration */
+static int
+route_enabled(const struct route *r)
+{
+	const struct conf_http *h = &httpd.ch.conf->http;
+
+	if ((r->flags & RF_SEND) && !h->send_api)
+		return 0;
+	if ((r->flags & RF_COMPAT) && !h->compat_paths)
+		return 0;
+	if ((r->flags & RF_ADMIN) && *h->admin_token == '\0')
+		return 0;
+	return 1;
+}
+
 /* dispatch - find the route for req; 404 or 405 in JSON otherwise */
 static void
 dispatch(struct evhttp_request *req, void *arg)
 {
 	const char *path = request_path(req);
 	int method = (int)evhttp_request_get_command(req);
+	const struct route *known = NULL;
 	size_t i;
 
 	if (path == NULL) {
@@ -166,19 +294,26 @@ dispatch(struct evhttp_request *req, void *arg)
 		return;
 	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(path, routes[i].path) != 0)
+		if (strcmp(path, routes[i].path) != 0 || !route_enabled(&routes[i]))
 			continue;
-		if ((routes[i].methods & method) == 0) {
-			evhttp_add_header(evhttp_request_get_output_headers(req),
-			    "Allow", "GET, HEAD");
-			reply_error(req, HTTP_BADMETHOD, "Method Not Allowed",
-			    "method not allowed");
+		known = &routes[i];
+		if ((routes[i].methods & method) != 0) {
+			routes[i].fn(req);
 			return;
 		}
-		routes[i].fn(req);
+	}
+	if (known == NULL && *httpd.ch.conf->http.admin_token != '\0' &&
+	    admin_path(path)) {
+		admin_route(req, path);
 		return;
 	}
-	reply_error(req, HTTP_NOTFOUND, "Not Found", "not found");
+	if (known == NULL) {
+		reply_error(req, HTTP_NOTFOUND, "Not Found", "not found");
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    known->allow);
+	reply_error(req, HTTP_BADMETHOD, "Method Not Allowed", "method not allowed");
 }
 
 /* control_stop - IPC_CHILD_STOP: requests are short; stop at once */
@@ -194,14 +329,76 @@ control_stop(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	event_base_loopbreak(httpd.ch.base);
 }
 
-/* control_queue_link - IPC_CHILD_QUEUE_LINK: keep the new link */
+/* queue_event - IPC_HTTPD_EVENT: keep the event in the ring */
+static void
+queue_event(struct ipc_chan *c, struct ipc_msg *m, void *arg)
+{
+	const char *json = msg_get_str(&m->r);
+	unsigned slot;
+
+	msg_end(&m->r, "IPC_HTTPD_EVENT");
+	slot = httpd.nevents++ % HTTPD_EVENTS;
+	free(httpd.events[slot]);
+	httpd.events[slot] = xstrdup(json);
+	log_debug("queue event %s", json);
+	events_publish(httpd.nevents, json);
+}
+
+/* httpd_events_seen - the number of the newest event */
+unsigned
+httpd_events_seen(void)
+{
+	return httpd.nevents;
+}
+
+/* httpd_event - event number id (1-based) while it is in the ring */
+const char *
+httpd_event(unsigned id)
+{
+	if (id == 0 || id > httpd.nevents || httpd.nevents - id >= HTTPD_EVENTS)
+		return NULL;
+	return httpd.events[(id - 1) % HTTPD_EVENTS];
+}
+
+/* queue_closed - queued went away; the master sends a new link */
+static void
+queue_closed(struct ipc_chan *c, void *arg)
+{
+	log_debug("queue link closed");
+	httpd.queue = NULL;
+	send_queue_lost();
+}
+
+/* queue_attach - wrap a queue link descriptor */
+static void
+queue_attach(int fd)
+{
+	if (httpd.queue != NULL) {
+		ipc_chan_free(&httpd.queue);
+		send_queue_lost();
+	}
+	httpd.queue = ipc_chan_new(httpd.ch.base, fd, "queued", queue_table,
+	    queue_closed, NULL);
+}
+
+/* control_queue_link - IPC_CHILD_QUEUE_LINK: use the new link */
 static void
 control_queue_link(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 {
 	msg_end(&m->r, "IPC_CHILD_QUEUE_LINK");
-	if (httpd.queue_fd >= 0)
-		close(httpd.queue_fd);
-	httpd.queue_fd = m->fd;
+	if (m->fd < 0)
+		fatalx("protocol violation: IPC_CHILD_QUEUE_LINK without a descriptor");
+	queue_attach(m->fd);
+	m->fd = -1;
+}
+
+/* httpd_max_body - request bodies: room for body and html, JSON-escaped */
+static size_t
+httpd_max_body(const struct conf *c)
+{
+	size_t n = 4 * c->http.max_body + HTTPD_MAX_BODY;
+
+	return n > HTTPD_MAX_BODY ? n : HTTPD_MAX_BODY;
 }
 
 /* httpd_listen - evhttp on the inherited listener */
@@ -217,7 +414,7 @@ httpd_listen(struct httpd *h)
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 	    EVHTTP_REQ_PATCH);
 	evhttp_set_max_headers_size(h->http, HTTPD_MAX_HEADERS);
-	evhttp_set_max_body_size(h->http, HTTPD_MAX_BODY);
+	evhttp_set_max_body_size(h->http, httpd_max_body(h->ch.conf));
 	evhttp_set_timeout(h->http, HTTPD_TIMEOUT);
 	evhttp_set_gencb(h->http, dispatch, h);
 	if (evhttp_accept_socket_with_handle(h->http, PROC_FD_LISTEN0) == NULL)
@@ -229,7 +426,9 @@ int
 httpd_main(int argc, char **argv)
 {
 	child_start(&httpd.ch, PROC_HTTPD, argc, argv, control_table);
-	httpd.queue_fd = PROC_FD_QUEUE;
+	queue_attach(PROC_FD_QUEUE);
+	send_init(httpd.ch.conf);
+	status_init(httpd.ch.base);
 	httpd_listen(&httpd);
 	priv_drop(httpd.ch.conf->user);
 	child_ready(&httpd.ch);

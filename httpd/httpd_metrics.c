@@ -137,6 +137,78 @@ emit_child_restarts(struct evbuffer *out, const char *name)
 			    stats_read(&stats->child[i].restarts));
 }
 
+/* emit_child_started - postern_child_start_time_seconds{process,index} */
+static void
+emit_child_started(struct evbuffer *out, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < STATS_MAX_CHILDREN; i++)
+		if (slot_used(i) && slot_up(i))
+			evbuffer_add_printf(out,
+			    "%s{process=\"%s\",index=\"%d\"} %" PRId64 "\n", name,
+			    proc_role_name(stats->child[i].role),
+			    (int)stats->child[i].index,
+			    stats_gauge_read(&stats->child[i].started));
+}
+
+/* The label values of enum stats_http_send. */
+static const char *const http_send_names[HSEND_MAX] = {
+	[HSEND_ACCEPTED] = "accepted",
+	[HSEND_BAD_REQUEST] = "bad_request",
+	[HSEND_FORBIDDEN] = "forbidden",
+	[HSEND_RATE_LIMITED] = "rate_limited",
+	[HSEND_UNAVAILABLE] = "unavailable",
+};
+
+/* emit_http_send - postern_send_api_requests_total{result} */
+static void
+emit_http_send(struct evbuffer *out, const char *name)
+{
+	int r;
+
+	for (r = 0; r < HSEND_MAX; r++)
+		evbuffer_add_printf(out, "%s{result=\"%s\"} %" PRIu64 "\n", name,
+		    http_send_names[r], stats_read(&stats->http_send[r]));
+}
+
+/* emit_smtpd_auth - postern_smtpd_auth_total{result} */
+static void
+emit_smtpd_auth(struct evbuffer *out, const char *name)
+{
+	evbuffer_add_printf(out, "%s{result=\"success\"} %" PRIu64 "\n", name,
+	    stats_read(&stats->smtpd_auth[0]));
+	evbuffer_add_printf(out, "%s{result=\"failure\"} %" PRIu64 "\n", name,
+	    stats_read(&stats->smtpd_auth[1]));
+}
+
+/* emit_smtpd_tls - postern_smtpd_tls_sessions_total */
+static void
+emit_smtpd_tls(struct evbuffer *out, const char *name)
+{
+	evbuffer_add_printf(out, "%s %" PRIu64 "\n", name, stats_read(&stats->smtpd_tls));
+}
+
+/* emit_smtp_connections - postern_smtp_client_connections_total{how} */
+static void
+emit_smtp_connections(struct evbuffer *out, const char *name)
+{
+	evbuffer_add_printf(out, "%s{how=\"opened\"} %" PRIu64 "\n", name,
+	    stats_read(&stats->smtp_connections[0]));
+	evbuffer_add_printf(out, "%s{how=\"reused\"} %" PRIu64 "\n", name,
+	    stats_read(&stats->smtp_connections[1]));
+}
+
+/* emit_smtp_tls - postern_smtp_client_tls_sessions_total{verified} */
+static void
+emit_smtp_tls(struct evbuffer *out, const char *name)
+{
+	evbuffer_add_printf(out, "%s{verified=\"yes\"} %" PRIu64 "\n", name,
+	    stats_read(&stats->smtp_tls[0]));
+	evbuffer_add_printf(out, "%s{verified=\"no\"} %" PRIu64 "\n", name,
+	    stats_read(&stats->smtp_tls[1]));
+}
+
 /* emit_start_time - postern_start_time_seconds */
 static void
 emit_start_time(struct evbuffer *out, const char *name)
@@ -172,6 +244,22 @@ static const struct family families[] = {
 	  "1 when the child process is running and ready.", emit_child_up },
 	{ "postern_child_restarts_total", "counter",
 	  "Restarts of the child process after it died.", emit_child_restarts },
+	{ "postern_child_start_time_seconds", "gauge",
+	  "Start time of the running child process, seconds since the epoch.",
+	  emit_child_started },
+	{ "postern_send_api_requests_total", "counter",
+	  "Send API requests (POST /api/v1/send), by result.", emit_http_send },
+	{ "postern_smtpd_auth_total", "counter",
+	  "SMTP AUTH attempts that completed, by result.", emit_smtpd_auth },
+	{ "postern_smtpd_tls_sessions_total", "counter",
+	  "TLS handshakes completed by smtpd (STARTTLS and implicit TLS).",
+	  emit_smtpd_tls },
+	{ "postern_smtp_client_connections_total", "counter",
+	  "Outbound SMTP connections (relay and mx), opened or reused from the "
+	  "idle cache.", emit_smtp_connections },
+	{ "postern_smtp_client_tls_sessions_total", "counter",
+	  "Outbound TLS sessions, by whether the certificate verified.",
+	  emit_smtp_tls },
 	{ "postern_start_time_seconds", "gauge",
 	  "Start time of the master process, seconds since the epoch.",
 	  emit_start_time },

@@ -5,7 +5,9 @@
  * handles SIGHUP (reload), SIGTERM/SIGINT (graceful stop) and SIGCHLD.
  *
  * Owns: the configuration in force, the listening sockets, the pid file
- * RUN_DIR/postern.pid, the stats memfd.
+ * RUN_DIR/postern.pid, the stats memfd, and the queue control socket
+ * (control_socket, mode 0666: bound here, accepted only by queued, which
+ * checks each caller's uid; removed at exit, a stale one at start).
  * SECURITY: the master keeps every privilege it was started with and
  * drops nothing: on a reload it must bind new (possibly privileged) ports
  * and start children that open DKIM keys and the spool before they drop
@@ -20,7 +22,9 @@
  */
 #include "config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,7 +192,8 @@ prepare_fs(const struct conf *c, char *err, size_t errlen)
 	if (dir_for_user(c->spool_dir, 0700, c->user, err, errlen) == -1)
 		return -1;
 	for (i = 0; i < c->ntransport; i++)
-		if (c->transport[i].type == TRANSPORT_MAILDIR &&
+		if ((c->transport[i].type == TRANSPORT_MAILDIR ||
+		    c->transport[i].type == TRANSPORT_FILE) &&
 		    dir_for_user(c->transport[i].path, 0700, c->user, err,
 		    errlen) == -1)
 			return -1;
@@ -375,6 +380,107 @@ fail:
 		free(nh.address);
 	}
 	return -1;
+}
+
+/* control_stale - 1 if path is a socket nobody listens on (left by a
+ * postern that was killed), 0 if it is absent; -1 with err filled if it
+ * is something else or still answers */
+static int
+control_stale(const char *path, const struct sockaddr_un *sun, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int fd, live;
+
+	if (lstat(path, &st) == -1)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "control_socket %s exists and is not a socket",
+		    path);
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	close(fd);
+	if (live) {
+		snprintf(err, errlen, "control_socket %s is in use by another "
+		    "postern", path);
+		return -1;
+	}
+	return 1;
+}
+
+/* control_defaulted - 1 if control_socket is the default under run_dir */
+static int
+control_defaulted(const struct conf *c)
+{
+	char *def = xasprintf("%s/control.sock", c->run_dir);
+	int same = strcmp(def, c->control_socket) == 0;
+
+	free(def);
+	return same;
+}
+
+/* control_open - bind the queue control socket, mode 0666 (anyone may
+ * list and submit; queued checks the caller's uid for the rest) */
+static int
+control_open(struct master *m, char *err, size_t errlen)
+{
+	const char *path = m->conf->control_socket;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd, stale;
+
+	m->control.fd = -1;
+	if (strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "control_socket %s: path too long for a Unix "
+		    "socket", path);
+		if (!control_defaulted(m->conf))
+			return -1;
+		/* only the default grew too long (a deep run_dir): run on */
+		log_warnx("%s; queue control is off (set control_socket)", err);
+		return 0;
+	}
+	if ((stale = control_stale(path, &sun, err, errlen)) == -1)
+		return -1;
+	if (stale && unlink(path) == -1) {
+		snprintf(err, errlen, "cannot remove stale control_socket %s: %s",
+		    path, strerror(errno));
+		return -1;
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    chmod(path, 0666) == -1 || listen(fd, MASTER_LISTEN_BACKLOG) == -1) {
+		snprintf(err, errlen, "cannot listen on control_socket %s: %s",
+		    path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	m->control.fd = fd;
+	m->control.address = xstrdup(path);
+	return 0;
+}
+
+/* control_close - at exit: close and remove the control socket */
+static void
+control_close(struct master *m)
+{
+	struct stat st;
+
+	if (m->control.fd >= 0) {
+		close(m->control.fd);
+		m->control.fd = -1;
+	}
+	if (m->control.address != NULL) {
+		if (lstat(m->control.address, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    unlink(m->control.address) == -1)
+			log_warn("unlink %s", m->control.address);
+		free(m->control.address);
+		m->control.address = NULL;
+	}
 }
 
 /* listeners_close_all - stop accepting: close the master's copies */
@@ -586,7 +692,8 @@ master_prepare(struct master *m)
 	}
 	pidf_check(m);
 	m->stats_fd = stats_create();
-	if (listeners_update(m, m->conf, err, sizeof(err)) == -1)
+	if (listeners_update(m, m->conf, err, sizeof(err)) == -1 ||
+	    control_open(m, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 }
 
@@ -608,6 +715,7 @@ master_cleanup(struct master *m)
 	listeners_release(m->listen, m->nlisten);
 	listeners_release(&m->http, m->http.address != NULL);
 	free(m->listen);
+	control_close(m);
 	event_base_free(m->base);
 	pidf_remove(m);
 	free(m->pidfile);
@@ -625,6 +733,7 @@ main(int argc, char **argv)
 
 	setproctitle_init(argc, argv, environ);
 	m.http.fd = -1;
+	m.control.fd = -1;
 	m.stats_fd = -1;
 	while ((ch = getopt(argc, argv, "fc:")) != -1) {
 		if (ch == 'f')

@@ -63,6 +63,10 @@ struct master {
 	struct mlistener *listen;       /* parallel to conf->listen */
 	size_t nlisten;
 	struct mlistener http;          /* fd -1 when there is none */
+	struct mlistener control;       /* queue control socket (Unix): its
+	                                   address is the path; fd -1 when
+	                                   there is none. Bound at start
+	                                   only, kept across reloads. */
 
 	struct mchild child[STATS_MAX_CHILDREN];
 

@@ -244,6 +244,9 @@ child_fds(const struct master *m, const struct mchild *ch, int ctl, int qfd,
 	} else if (ch->role == PROC_HTTPD && m->http.fd >= 0) {
 		fds[n++] = m->http.fd;
 		*nlisten = 1;
+	} else if (ch->role == PROC_QUEUED && m->control.fd >= 0) {
+		fds[n++] = m->control.fd;       /* the queue control socket */
+		*nlisten = 1;
 	}
 	return n;
 }

@@ -72,6 +72,7 @@ ctl_stop(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	msg_end(&m->r, "IPC_CHILD_STOP");
 	log_info("stopping (grace %us not needed: the queue is durable)", grace);
 	qcommit_flush_now();
+	qsched_flush_removals();
 	qlink_flush_all();
 	qidx_close();
 	exit(0);
@@ -155,8 +156,12 @@ recover_prune(struct recovery *rec)
 			    m->id, SPOOL_MSG);
 			rec->missing_files++;
 		} else if (msg_all_final(m)) {
-			qspool_msg_unlink(m->id);
-			log_info("%s: removed", m->id);
+			if (qretain_keep(m->id) == 0)
+				log_info("%s: retained", m->id);
+			else {
+				qspool_msg_unlink(m->id);
+				log_info("%s: removed", m->id);
+			}
 			rec->finished++;
 		} else
 			continue;
@@ -211,10 +216,12 @@ queued_main(int argc, char **argv)
 	priv_drop(qenv.conf->user);
 	umask(077);
 	qspool_init(qenv.conf->spool_dir);
+	qretain_init();
 	qidx_open(qspool_index_dir());
 	qsched_init();
 	qcommit_init();
 	recover();
+	qcontrol_init();
 	child_ready(&qenv.ch);
 	qsched_kick();
 	event_base_dispatch(qenv.base);

@@ -7,6 +7,11 @@
  *   queued_spool.c    tmp/ and msg/ files, fsync, rename, directory scans
  *   queued_commit.c   receiving: MSG_OPEN, group commit, MSG_ABORT
  *   queued_sched.c    the in-memory schedule, jobs, results, backoff
+ *   queued_dest.c     destinations: concurrency, rate, whole backoff
+ *   queued_ops.c      hold/release/delete/flush/requeue (control)
+ *   queued_dsn.c      delivery status notifications (RFC 3464)
+ *   queued_event.c    state-change log lines and httpd events
+ *   queued_retain.c   retention of finished message files
  *   queued_link.c     links to smtpd/httpd/delivery, per-role tables
  *
  * The in-memory queue mirrors the index: one struct qmsg per message
@@ -25,10 +30,12 @@
 
 struct ipc_chan;
 struct ipc_msg;
+struct msgbuf;
 struct MDB_txn;
 
-/* Index records carry this version first; bump on any layout change. */
-#define QUEUED_RECORD_VERSION 1
+/* Index records carry this version first; bump on any layout change.
+ * Version 2 added the recipient flags; version 1 records still load. */
+#define QUEUED_RECORD_VERSION 2
 /* A message with more due recipients than this goes out in several jobs. */
 #define QUEUED_JOB_MAX_RCPT 1000
 /* Stored SMTP reply texts are cut to this many bytes. */
@@ -45,7 +52,11 @@ enum rcpt_state {
 
 #define RCPT_IS_FINAL(s) ((s) == RCPT_DELIVERED || (s) == RCPT_BOUNCED)
 
+/* Recipient flags, stored (record version 2). */
+#define QRCPT_F_WARNED 0x1u     /* the delay warning DSN was sent */
+
 struct qjob;
+struct qdest;
 
 struct qrcpt {
 	uint32_t index;         /* position in the envelope, key suffix */
@@ -55,7 +66,13 @@ struct qrcpt {
 	char *address;
 	char *last_dsn;         /* "" before the first attempt */
 	char *last_reply;
+	uint32_t flags;         /* QRCPT_F_* */
 	struct qjob *job;       /* the job carrying it, NULL if not in flight */
+	/* in memory only: */
+	struct qdest *dest;     /* its destination (a reference) */
+	int64_t wait_until;     /* its destination is down or rate-limited */
+	int parked;             /* waits for a slot of its destination */
+	int hold_req;           /* hold once the job in flight returns */
 };
 
 struct qmsg {
@@ -74,6 +91,9 @@ struct qmsg {
 	int64_t due;            /* key in the due tree; -1 when not in it */
 	unsigned njobs;         /* jobs in flight */
 	int broken;             /* unreadable record: kept aside, never sent */
+	int deleting;           /* delete once the jobs in flight return */
+	int removing;           /* 1 "removed", 2 "deleted": in the batch */
+	TAILQ_ENTRY(qmsg) rm_entry;     /* in the removal batch */
 	int seen;               /* recovery: msg/ID exists */
 };
 
@@ -84,6 +104,7 @@ struct qjob {
 	uint64_t id;
 	struct qmsg *msg;
 	struct qlink *link;
+	struct qdest *dest;             /* every recipient's destination */
 	uint32_t nrcpt;
 	uint32_t *rcpt;                 /* indexes into msg->rcpt[] */
 };
@@ -153,6 +174,8 @@ void qspool_msg_unlink(const char *id);
 int qspool_msg_open(const char *id, int *fd);
 unsigned qspool_clean_tmp(void);
 void qspool_scan_msg(void (*fn)(const char *name, void *arg), void *arg);
+int qspool_subdir(const char *name);
+int qspool_msg_dirfd(void);
 
 /* queued_commit.c - receiving messages (smtpd/httpd links) */
 void qcommit_init(void);
@@ -180,10 +203,84 @@ void qsched_drop(struct qmsg *m);
 /* qsched_counts - messages and not-final recipients in the queue */
 void qsched_counts(uint64_t *msgs, uint64_t *rcpts);
 
+/* ---- for queued_control.c (Q2): queue control, in queued_ops.c ----
+ * Every function takes a queue id, acts at once (in-memory and in the
+ * index, one LMDB transaction), logs one line per changed recipient or
+ * message, sends the matching event, kicks the scheduler, and returns
+ * 0, ENOENT (no such message) or an errno (index write failed: nothing
+ * changed). Recipients in flight are handled when their result arrives:
+ * a hold or delete requested meanwhile applies then. */
+/* sched_hold - every PENDING/DEFERRED recipient of id becomes HELD */
+int sched_hold(const char *id);
+/* sched_release - every HELD recipient of id becomes due now (PENDING if
+ * never tried, else DEFERRED with next_attempt = now) */
+int sched_release(const char *id);
+/* sched_delete - remove message id: records, file, no DSN ("deleted") */
+int sched_delete(const char *id);
+/* sched_flush - id's DEFERRED recipients due now; id NULL: every message,
+ * and every destination marked down is up again */
+int sched_flush(const char *id);
+/* sched_requeue - every not-final recipient of id (HELD included) back to
+ * PENDING: attempts 0, last reply cleared, due now */
+int sched_requeue(const char *id);
+/* sched_foreach - call fn for every message in id order (list); fn must
+ * not change the queue. Use qmsg_find() for one message (show) and
+ * qspool_msg_open() to read its file. */
+void sched_foreach(void (*fn)(const struct qmsg *m, void *arg), void *arg);
+/* qrcpt_state_name - "pending", "deferred", "delivered", "bounced", "held" */
+const char *qrcpt_state_name(uint32_t state);
+/* queued_destination - the destination key of a recipient into buf:
+ * route_destination() ("relay:host", "mx:domain", "maildir") */
+const char *queued_destination(const char *address, const char *sender,
+    char *buf, size_t len);
+
+/* queued_ops.c - helpers of the control functions above */
+/* qsched_persist - recipients of m changed outside a result: persist
+ * the given recipients (one txn); 0 or an errno */
+int qsched_persist(struct qmsg *m, const uint32_t *idx, uint32_t n);
+/* qsched_reschedule - re-key m in the due tree after its recipients
+ * changed, and kick the scheduler */
+void qsched_reschedule(struct qmsg *m);
+/* qsched_remove - every recipient of m is final or m is deleted: drop
+ * its records, then its file (or keep it under retained/) */
+void qsched_remove(struct qmsg *m, const char *why);
+/* qsched_all_due - flush: every deferred recipient of every message due
+ * now, every destination up */
+void qsched_all_due(void);
+/* qsched_flush_removals - run the removal batch now (at a stop) */
+void qsched_flush_removals(void);
+
+/* queued_dsn.c - delivery status notifications (RFC 3464) */
+/* qdsn_send - one DSN to m's sender for recipients idx[0..n-1] with the
+ * relays they were last tried at (or NULL); action "failed" or
+ * "delayed". Queues it as a new message (same durability); never to <>.
+ * 0, or an errno (logged). */
+int qdsn_send(const struct qmsg *m, const uint32_t *idx, const char *const *relay,
+    uint32_t n, const char *action);
+
+/* queued_event.c - state-change log lines and events for httpd */
+/* qevent - log "ID: to=<rcpt> status=EVENT ..." (r may be NULL for a
+ * message-level event) and send IPC_HTTPD_EVENT to every httpd link */
+void qevent(const char *event, const struct qmsg *m, const struct qrcpt *r,
+    const char *relay, int log_it);
+
+/* queued_retain.c - retention of finished message files */
+void qretain_init(void);
+/* qretain_keep - move msg/ID to retained/ID (0), or -1: remove it */
+int qretain_keep(const char *id);
+
+/* queued_control.c (Q2) - the control socket (PROC_FD_LISTEN0):
+ * posternctl queue commands and postern-sendmail submissions */
+void qcontrol_init(void);
+
 /* queued_link.c - links to the other children */
 void qlink_control_new(struct ipc_chan *c, struct ipc_msg *m, void *arg);
 struct qlink *qlink_pick_delivery(void);
 unsigned qlink_count(enum proc_role role);
 void qlink_flush_all(void);
+/* qlink_broadcast - send a frame to every link of a role, skipping links
+ * with more than 'limit' bytes still queued; returns links sent to */
+unsigned qlink_broadcast(enum proc_role role, uint16_t type,
+    const struct msgbuf *b, size_t limit);
 
 #endif

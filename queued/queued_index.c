@@ -3,12 +3,13 @@
  * with two named databases.
  *
  *   "msg"   key: queue id (16 bytes)
- *           val: u32 version=1, str sender, i64 arrival, u64 size,
+ *           val: u32 version (1 or 2, same layout), str sender, i64 arrival, u64 size,
  *                str client, str helo, str authuser, u32 nrcpt
  *   "rcpt"  key: queue id (16 bytes) + recipient index (u32 big-endian,
  *                so a message's recipients sort together and in order)
- *           val: u32 version=1, str address, u32 state, u32 attempts,
- *                i64 next_attempt, str last_dsn, str last_reply
+ *           val: u32 version=2, str address, u32 state, u32 attempts,
+ *                i64 next_attempt, str last_dsn, str last_reply,
+ *                u32 flags (QRCPT_F_*; absent in version 1 records)
  * Values use the msgbuf encoding (common/msgbuf.h).
  *
  * Owns: the LMDB environment, opened in this process after fork (LMDB
@@ -224,6 +225,7 @@ qidx_put_rcpt(struct MDB_txn *txn, const struct qmsg *m, const struct qrcpt *r)
 	msg_add_i64(&b, r->next_attempt);
 	msg_add_str(&b, r->last_dsn);
 	msg_add_str(&b, r->last_reply);
+	msg_add_u32(&b, r->flags);
 	key_rcpt(&k, kb, m->id, r->index);
 	v.mv_size = b.len;
 	v.mv_data = b.data;
@@ -285,7 +287,8 @@ decode_msg(const char *id, const MDB_val *v)
 	helo = msg_get_str(&r);
 	authuser = msg_get_str(&r);
 	nrcpt = msg_get_u32(&r);
-	if (!msg_ok(&r) || version != QUEUED_RECORD_VERSION || nrcpt == 0 ||
+	if (!msg_ok(&r) || version < 1 || version > QUEUED_RECORD_VERSION ||
+	    nrcpt == 0 ||
 	    nrcpt > 10 * 1000 * 1000) {
 		log_warnx("%s: unreadable message record (version %u), kept aside",
 		    id, version);
@@ -320,7 +323,8 @@ decode_rcpt(struct qrcpt *r, const MDB_val *v)
 	r->next_attempt = msg_get_i64(&rd);
 	dsn = msg_get_str(&rd);
 	reply = msg_get_str(&rd);
-	if (!msg_ok(&rd) || version != QUEUED_RECORD_VERSION ||
+	r->flags = version >= 2 ? msg_get_u32(&rd) : 0;
+	if (!msg_ok(&rd) || version < 1 || version > QUEUED_RECORD_VERSION ||
 	    r->state > RCPT_HELD)
 		return -1;
 	r->address = xstrdup(address);

@@ -142,3 +142,24 @@ qlink_flush_all(void)
 		if (ipc_pending(l->chan) > 0)
 			ipc_flush_blocking(l->chan);
 }
+
+/* qlink_broadcast - send to every link of a role that is not backed up */
+unsigned
+qlink_broadcast(enum proc_role role, uint16_t type, const struct msgbuf *b,
+    size_t limit)
+{
+	struct qlink *l;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(l, &links, entry) {
+		if (l->role != role)
+			continue;
+		if (ipc_pending(l->chan) > limit) {
+			log_debug("%s: backed up, event dropped", l->name);
+			continue;
+		}
+		ipc_send(l->chan, type, b, -1);
+		n++;
+	}
+	return n;
+}

@@ -7,18 +7,31 @@
  * the jobs in flight, the delivery log line, the counters
  * deliveries[] and the gauges queue_messages / queue_recipients.
  *
- * Scheduling: a message is in the due tree, keyed by the earliest
- * next_attempt of its recipients that are PENDING or DEFERRED and not in
- * flight. sched_run() takes due messages in order and sends each one
- * IPC_DELIVERY_JOB (its due recipients, at most QUEUED_JOB_MAX_RCPT) to
- * the delivery link with the fewest jobs, while fewer than
- * queue.concurrency jobs are in flight; a timer wakes it at the next due
- * time. It runs from a deferred event (qsched_kick), never inside another
- * handler, so links can come and go while it is not running.
+ * Scheduling: every recipient has a destination (queued_destination(),
+ * queued_dest.c). A message is in the due tree, keyed by the earliest
+ * time one of its recipients that are PENDING or DEFERRED, not in flight
+ * and not parked may go: max(next_attempt, wait_until), wait_until being
+ * set while its destination is down or its rate is used up.
+ * sched_run() takes due messages in order; for each it takes the
+ * destination of its first due recipient and, if qdest_wait() allows,
+ * sends IPC_DELIVERY_JOB with the due recipients of that ONE message and
+ * ONE destination (at most QUEUED_JOB_MAX_RCPT) to the delivery link with
+ * the fewest jobs, while fewer than queue.concurrency jobs are in flight.
+ * A destination at its concurrency parks the recipients (a finishing job
+ * unparks); one that is down or rate-limited sets their wait_until, so
+ * they wait without an attempt being counted and other destinations go
+ * on. A timer wakes sched_run at the next due time. It runs from a
+ * deferred event (qsched_kick), never inside another handler, so links
+ * can come and go while it is not running.
  * Results: class 2 delivered, 5 bounced, 4 deferred by backoff_delay()
- * unless that passes arrival + lifetime (then bounced, dsn 4.4.7). One
- * LMDB transaction per result; a message whose recipients are all final
- * loses its records and its msg/ file.
+ * unless that passes arrival + lifetime (then bounced, dsn 4.4.7, event
+ * "expired"). A job whose every recipient got class 4 with dsn 4.4.x
+ * (connection level) backs its destination off as a whole. Recipients
+ * bounced in one result share one DSN to the sender (queued_dsn.c), made
+ * durable before their states are; deferred ones past queue.delay_warning
+ * share one "delayed" DSN, once. One LMDB transaction per result; a
+ * message whose recipients are all final loses its records and its msg/
+ * file (or the file moves to retained/).
  *
  * SECURITY: runs unprivileged. Reply texts come from remote servers via
  * delivery: control characters are replaced before they reach a log
@@ -38,6 +51,7 @@
 
 #include "backoff.h"
 #include "conf.h"
+#include "queued_dest.h"
 #include "ipc.h"
 #include "ipc_types.h"
 #include "log.h"
@@ -75,6 +89,10 @@ RB_HEAD(qmsg_due, qmsg);
 static struct qmsg_ids msgs_by_id = RB_INITIALIZER(&msgs_by_id);
 static struct qmsg_due msgs_by_due = RB_INITIALIZER(&msgs_by_due);
 static struct event *kick_ev;
+static struct event *remove_ev;
+static TAILQ_HEAD(, qmsg) removals = TAILQ_HEAD_INITIALIZER(removals);
+
+static void flush_removals(evutil_socket_t, short, void *);
 static struct event *timer_ev;
 static uint64_t next_jobid = 1;
 static unsigned jobs_inflight;
@@ -156,12 +174,32 @@ qmsg_find(const char *id)
 	return RB_FIND(qmsg_ids, &msgs_by_id, &key);
 }
 
-/* rcpt_schedulable - 1 if r waits for an attempt (not final, held, busy) */
+/* rcpt_schedulable - 1 if r waits for an attempt (not final, held,
+ * busy, parked) */
 static int
 rcpt_schedulable(const struct qrcpt *r)
 {
 	return (r->state == RCPT_PENDING || r->state == RCPT_DEFERRED) &&
-	    r->job == NULL;
+	    r->job == NULL && !r->parked;
+}
+
+/* rcpt_due_at - the second r may go (next attempt, destination wait) */
+static int64_t
+rcpt_due_at(const struct qrcpt *r)
+{
+	return r->wait_until > r->next_attempt ? r->wait_until : r->next_attempt;
+}
+
+/* dest_limits - the destination limits from the configuration */
+static struct qdest_limits
+dest_limits(void)
+{
+	const struct conf_queue *cq = &qenv.conf->queue;
+	struct qdest_limits lim = { (unsigned)cq->destination_concurrency,
+	    (unsigned)cq->destination_rate, { cq->retry_base, cq->retry_factor,
+	    cq->retry_cap, cq->retry_jitter } };
+
+	return lim;
 }
 
 /* live_rcpts - how many recipients of m are not final */
@@ -196,10 +234,10 @@ due_update(struct qmsg *m)
 
 	if (m->due != -1)
 		RB_REMOVE(qmsg_due, &msgs_by_due, m);
-	for (i = 0; i < m->nrcpt && !m->broken; i++)
+	for (i = 0; i < m->nrcpt && !m->broken && !m->deleting; i++)
 		if (rcpt_schedulable(&m->rcpt[i]) &&
-		    (due == -1 || m->rcpt[i].next_attempt < due))
-			due = m->rcpt[i].next_attempt;
+		    (due == -1 || rcpt_due_at(&m->rcpt[i]) < due))
+			due = rcpt_due_at(&m->rcpt[i]);
 	m->due = due;
 	if (due != -1)
 		RB_INSERT(qmsg_due, &msgs_by_due, m);
@@ -209,8 +247,14 @@ due_update(struct qmsg *m)
 void
 qsched_add(struct qmsg *m)
 {
+	char key[512];
+	uint32_t i;
+
 	if (RB_INSERT(qmsg_ids, &msgs_by_id, m) != NULL)
 		panic("%s: queued twice", m->id);
+	for (i = 0; i < m->nrcpt && !m->broken; i++)
+		m->rcpt[i].dest = qdest_ref(queued_destination(m->rcpt[i].address,
+		    m->sender, key, sizeof(key)));
 	m->due = -1;
 	due_update(m);
 	count_msgs++;
@@ -222,6 +266,8 @@ qsched_add(struct qmsg *m)
 void
 qsched_drop(struct qmsg *m)
 {
+	uint32_t i;
+
 	if (m->njobs != 0)
 		panic("%s: dropped with %u job(s) in flight", m->id, m->njobs);
 	if (m->due != -1)
@@ -230,6 +276,8 @@ qsched_drop(struct qmsg *m)
 	count_msgs--;
 	count_rcpts -= live_rcpts(m);
 	publish_gauges();
+	for (i = 0; i < m->nrcpt; i++)
+		qdest_unref(&m->rcpt[i].dest);
 	qmsg_free(&m);
 }
 
@@ -257,6 +305,10 @@ qsched_counts(uint64_t *msgs, uint64_t *rcpts)
 
 /* ---- jobs out ----------------------------------------------------------- */
 
+static void set_text(char **, const char *);
+static void log_attempt(const struct qmsg *, const struct qrcpt *, const char *,
+    const char *);
+
 /* job_free - detach a finished or abandoned job from link and message */
 static void
 job_free(struct qjob *j)
@@ -274,9 +326,56 @@ job_free(struct qjob *j)
 	free(j);
 }
 
-/* job_collect - a job holding the due recipients of m (none: NULL) */
+/* rcpt_due_now - 1 if r of destination d may be sent at 'now' */
+static int
+rcpt_due_now(const struct qrcpt *r, const struct qdest *d, int64_t now)
+{
+	return rcpt_schedulable(r) && r->dest == d && rcpt_due_at(r) <= now;
+}
+
+/* unpark_msg - the recipients of m parked on d may go again; 1 if any */
+static int
+unpark_msg(struct qmsg *m, const struct qdest *d)
+{
+	uint32_t i;
+	int n = 0;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].parked && m->rcpt[i].dest == d) {
+			m->rcpt[i].parked = 0;
+			n = 1;
+		}
+	if (n)
+		due_update(m);
+	return n;
+}
+
+/* dest_release - a job to d ended with outcome o: count it, back d off
+ * on a connection failure, and unpark one waiting message (all of them
+ * when nothing is in flight to d any more) */
+static void
+dest_release(struct qdest *d, enum qdest_outcome o, int64_t now, double rnd)
+{
+	struct qdest_limits lim = dest_limits();
+	char id[QUEUE_ID_LEN + 1];
+	struct qmsg *m;
+	int all;
+
+	d->refs++;      /* keep d while we look at it */
+	if (qdest_done(d, o, &lim, now, rnd))
+		log_info("destination %s: down for %llds after %u connection "
+		    "failure(s)", d->key, (long long)(d->down_until - now),
+		    d->failures);
+	all = d->inflight == 0;
+	while (qdest_unpark(d, id))
+		if ((m = qmsg_find(id)) != NULL && unpark_msg(m, d) && !all)
+			break;
+	qdest_unref(&d);
+}
+
+/* job_collect - a job holding the due recipients of m that go to d */
 static struct qjob *
-job_collect(struct qmsg *m, int64_t now, uint32_t *attempt)
+job_collect(struct qmsg *m, struct qdest *d, int64_t now, uint32_t *attempt)
 {
 	struct qjob *j = xcalloc(1, sizeof(*j));
 	uint32_t i;
@@ -285,19 +384,15 @@ job_collect(struct qmsg *m, int64_t now, uint32_t *attempt)
 	    QUEUED_JOB_MAX_RCPT, sizeof(*j->rcpt));
 	*attempt = 1;
 	for (i = 0; i < m->nrcpt && j->nrcpt < QUEUED_JOB_MAX_RCPT; i++) {
-		if (!rcpt_schedulable(&m->rcpt[i]) || m->rcpt[i].next_attempt > now)
+		if (!rcpt_due_now(&m->rcpt[i], d, now))
 			continue;
 		j->rcpt[j->nrcpt++] = i;
 		if (m->rcpt[i].attempts + 1 > *attempt)
 			*attempt = m->rcpt[i].attempts + 1;
 	}
-	if (j->nrcpt == 0) {
-		free(j->rcpt);
-		free(j);
-		return NULL;
-	}
 	j->id = next_jobid++;
 	j->msg = m;
+	j->dest = d;
 	return j;
 }
 
@@ -327,43 +422,136 @@ postpone(struct qmsg *m, int64_t now)
 	uint32_t i;
 
 	for (i = 0; i < m->nrcpt; i++)
-		if (rcpt_schedulable(&m->rcpt[i]) && m->rcpt[i].next_attempt <= now)
+		if (rcpt_schedulable(&m->rcpt[i]) && rcpt_due_at(&m->rcpt[i]) <= now)
 			m->rcpt[i].next_attempt = now + qenv.conf->queue.retry_base;
 	due_update(m);
 }
 
-/* job_send - hand the due recipients of m to delivery link l */
+/* dest_blocked - d cannot take a job now (w from qdest_wait): park the
+ * due recipients of m that go there, or make them wait until w */
+static void
+dest_blocked(struct qmsg *m, struct qdest *d, int64_t w, int64_t now)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!rcpt_due_now(&m->rcpt[i], d, now))
+			continue;
+		if (w == QDEST_FULL)
+			m->rcpt[i].parked = 1;
+		else
+			m->rcpt[i].wait_until = w;
+	}
+	if (w == QDEST_FULL)
+		qdest_park(d, m->id);
+	due_update(m);
+}
+
+/* expire_waiting - recipients of m waiting for destination d after the
+ * lifetime bounce now, without an attempt (dsn 4.4.7), sharing one DSN.
+ * Returns -1 if that finished m (it is gone), else how many expired. */
+static int
+expire_waiting(struct qmsg *m, struct qdest *d, int64_t now)
+{
+	uint32_t *idx, n = 0, i;
+	const char **relay;
+	struct qrcpt *r;
+	char *why;
+
+	if (now < m->arrival + qenv.conf->queue.lifetime)
+		return 0;
+	idx = xcalloc(m->nrcpt, sizeof(*idx));
+	relay = xcalloc(m->nrcpt, sizeof(*relay));
+	for (i = 0; i < m->nrcpt; i++) {
+		if (!rcpt_due_now(r = &m->rcpt[i], d, now))
+			continue;
+		why = xasprintf("delivery time expired (destination %s not "
+		    "reachable%s%s)", d->key, *r->last_reply ? ": " : "",
+		    r->last_reply);
+		set_text(&r->last_dsn, "4.4.7");
+		set_text(&r->last_reply, why);
+		free(why);
+		r->state = RCPT_BOUNCED;
+		count_rcpts--;
+		stats_add(&stats->deliveries[DLV_BOUNCED], 1);
+		log_attempt(m, r, "none", "bounced");
+		qevent("expired", m, r, NULL, 0);
+		relay[n] = NULL;
+		idx[n++] = i;
+	}
+	if (n > 0) {
+		(void)qdsn_send(m, idx, relay, n, "failed");
+		if (qsched_persist(m, idx, n) != 0)
+			log_warnx("%s: cannot record the expiry", m->id);
+	}
+	free(idx);
+	free(relay);
+	publish_gauges();
+	if (n > 0 && live_rcpts(m) == 0 && m->njobs == 0) {
+		qsched_remove(m, "removed");
+		return -1;
+	}
+	return (int)n;
+}
+
+/* first_due_dest - the destination of m's first recipient due now */
+static struct qdest *
+first_due_dest(const struct qmsg *m, int64_t now)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (rcpt_schedulable(&m->rcpt[i]) && rcpt_due_at(&m->rcpt[i]) <= now)
+			return m->rcpt[i].dest;
+	return NULL;
+}
+
+/* job_send - hand the due recipients of m for one destination to
+ * delivery link l, or park them / make them wait for the destination */
 static void
 job_send(struct qmsg *m, struct qlink *l, int64_t now)
 {
+	struct qdest_limits lim = dest_limits();
 	struct msgbuf b;
+	struct qdest *d;
 	struct qjob *j;
 	uint32_t attempt, i;
-	int fd;
+	int64_t w;
+	int fd, expired;
 
-	if ((j = job_collect(m, now, &attempt)) == NULL) {
+	if ((d = first_due_dest(m, now)) == NULL) {
 		due_update(m);
 		return;
 	}
+	if ((w = qdest_wait(d, &lim, now)) != 0) {
+		/* past the lifetime, waiting any longer is pointless */
+		if ((expired = expire_waiting(m, d, now)) == 0)
+			dest_blocked(m, d, w, now);
+		else if (expired > 0)
+			due_update(m);  /* (-1: m is gone) */
+		return;
+	}
 	if (qspool_msg_open(m->id, &fd) != 0) {
-		free(j->rcpt);
-		free(j);
 		postpone(m, now);
 		return;
 	}
+	j = job_collect(m, d, now, &attempt);
 	j->link = l;
-	for (i = 0; i < j->nrcpt; i++)
+	for (i = 0; i < j->nrcpt; i++) {
 		m->rcpt[j->rcpt[i]].job = j;
+		m->rcpt[j->rcpt[i]].wait_until = 0;
+	}
 	TAILQ_INSERT_TAIL(&l->jobs, j, entry);
 	l->njobs++;
 	m->njobs++;
 	jobs_inflight++;
+	qdest_started(d, now);
 	msgbuf_init(&b);
 	job_encode(&b, j, attempt);
 	ipc_send(l->chan, IPC_DELIVERY_JOB, &b, fd);
 	msgbuf_free(&b);
-	log_debug("%s: job %llu to %s: %u recipient(s), attempt %u", m->id,
-	    (unsigned long long)j->id, l->name, j->nrcpt, attempt);
+	log_debug("%s: job %llu to %s for %s: %u recipient(s), attempt %u", m->id,
+	    (unsigned long long)j->id, l->name, d->key, j->nrcpt, attempt);
 	due_update(m);
 }
 
@@ -415,9 +603,56 @@ qsched_init(void)
 {
 	kick_ev = event_new(qenv.base, -1, 0, sched_event, NULL);
 	timer_ev = evtimer_new(qenv.base, sched_event, NULL);
-	if (kick_ev == NULL || timer_ev == NULL)
+	remove_ev = event_new(qenv.base, -1, 0, flush_removals, NULL);
+	if (kick_ev == NULL || timer_ev == NULL || remove_ev == NULL)
 		fatalx("cannot create the scheduler events");
 	publish_gauges();
+}
+
+/* ---- after a job ---------------------------------------------------------- */
+
+/* apply_holds - recipients of m held while in flight become HELD now;
+ * returns how many (their records are the caller's business) */
+static uint32_t
+apply_holds(struct qmsg *m, uint32_t *idx)
+{
+	uint32_t i, n = 0;
+
+	for (i = 0; i < m->nrcpt; i++) {
+		struct qrcpt *r = &m->rcpt[i];
+
+		if (!r->hold_req || r->job != NULL)
+			continue;
+		r->hold_req = 0;
+		if (r->state != RCPT_PENDING && r->state != RCPT_DEFERRED)
+			continue;
+		r->state = RCPT_HELD;
+		r->parked = 0;
+		qevent("held", m, r, NULL, 1);
+		if (idx != NULL)
+			idx[n] = i;
+		n++;
+	}
+	return n;
+}
+
+/* msg_after_job - m lost a job: a delete waiting for it happens now,
+ * pending holds apply, else m is scheduled again */
+static void
+msg_after_job(struct qmsg *m)
+{
+	uint32_t *idx, n;
+
+	if (m->deleting) {
+		if (m->njobs == 0)
+			qsched_remove(m, "deleted");
+		return;
+	}
+	idx = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*idx));
+	if ((n = apply_holds(m, idx)) > 0)
+		(void)qsched_persist(m, idx, n);
+	free(idx);
+	due_update(m);
 }
 
 /* qsched_link_closed - a delivery link died: its jobs are due again at
@@ -425,14 +660,18 @@ qsched_init(void)
 void
 qsched_link_closed(struct qlink *l)
 {
+	int64_t now = time(NULL);
 	struct qjob *j;
+	struct qdest *d;
 	struct qmsg *m;
 	unsigned n = 0;
 
 	while ((j = TAILQ_FIRST(&l->jobs)) != NULL) {
 		m = j->msg;
+		d = j->dest;
 		job_free(j);
-		due_update(m);
+		dest_release(d, QDEST_ABANDONED, now, 0.5);
+		msg_after_job(m);
 		n++;
 	}
 	if (n > 0)
@@ -494,7 +733,32 @@ set_text(char **dst, const char *s)
 	*dst = xstrndup(s, QUEUED_REPLY_MAX);
 }
 
-/* rcpt_outcome - apply one result to r, count it and log it */
+/* What one result did, for the DSNs of the round. */
+struct round {
+	uint32_t *bounced, nbounced;
+	uint32_t *delayed, ndelayed;
+	const char **bounced_relay, **delayed_relay;
+};
+
+/* round_note - remember r for the round's DSNs (bounce or delay) */
+static void
+round_note(struct round *rd, const struct qmsg *m, struct qrcpt *r,
+    const char *relay, int64_t now)
+{
+	time_t warn = qenv.conf->queue.delay_warning;
+
+	if (r->state == RCPT_BOUNCED) {
+		rd->bounced_relay[rd->nbounced] = relay;
+		rd->bounced[rd->nbounced++] = r->index;
+	} else if (r->state == RCPT_DEFERRED && warn > 0 &&
+	    !(r->flags & QRCPT_F_WARNED) && now - m->arrival >= warn) {
+		r->flags |= QRCPT_F_WARNED;
+		rd->delayed_relay[rd->ndelayed] = relay;
+		rd->delayed[rd->ndelayed++] = r->index;
+	}
+}
+
+/* rcpt_outcome - apply one result to r, count it, log it, send its event */
 static void
 rcpt_outcome(struct qmsg *m, struct qrcpt *r, const struct rcpt_result *res,
     int64_t now, double rnd)
@@ -503,6 +767,7 @@ rcpt_outcome(struct qmsg *m, struct qrcpt *r, const struct rcpt_result *res,
 	const struct outcome *o = outcome_for(res->cls);
 	struct backoff b = { cq->retry_base, cq->retry_factor, cq->retry_cap,
 	    cq->retry_jitter };
+	const char *event = NULL;
 	char dsn[16];
 	int64_t next;
 
@@ -519,6 +784,7 @@ rcpt_outcome(struct qmsg *m, struct qrcpt *r, const struct rcpt_result *res,
 			set_text(&r->last_reply, why);
 			free(why);
 			o = &outcomes[2];
+			event = "expired";
 		} else
 			r->next_attempt = next;
 	}
@@ -527,51 +793,17 @@ rcpt_outcome(struct qmsg *m, struct qrcpt *r, const struct rcpt_result *res,
 	if (RCPT_IS_FINAL(r->state))
 		count_rcpts--;
 	log_attempt(m, r, res->relay, o->status);
-}
-
-/* msg_finished - every recipient of m is final: drop records and file */
-static void
-msg_finished(struct qmsg *m)
-{
-	struct MDB_txn *txn;
-	int rc;
-
-	if ((rc = qidx_begin(&txn)) == 0) {
-		if ((rc = qidx_del_msg(txn, m->id)) == 0)
-			rc = qidx_commit(txn);
-		else
-			qidx_abort(txn);
-	}
-	if (rc == 0) {
-		qspool_msg_unlink(m->id);
-		log_info("%s: removed", m->id);
-	} else
-		log_warnx("%s: cannot remove it from the queue index; it may be "
-		    "delivered again after a restart", m->id);
-	qsched_drop(m);
+	qevent(event != NULL ? event : stats_delivery_name(o->dlv), m, r,
+	    res->relay, 0);
 }
 
 /* persist_job - store the states of the recipients of j (one txn) */
 static void
 persist_job(const struct qjob *j)
 {
-	struct MDB_txn *txn;
-	uint32_t i;
-	int rc;
-
-	if ((rc = qidx_begin(&txn)) != 0)
-		goto fail;
-	for (i = 0; i < j->nrcpt && rc == 0; i++)
-		rc = qidx_put_rcpt(txn, j->msg, &j->msg->rcpt[j->rcpt[i]]);
-	if (rc != 0) {
-		qidx_abort(txn);
-		goto fail;
-	}
-	if ((rc = qidx_commit(txn)) == 0)
-		return;
-fail:
-	log_warnx("%s: cannot record delivery results; they may be repeated "
-	    "after a restart", j->msg->id);
+	if (qsched_persist(j->msg, j->rcpt, j->nrcpt) != 0)
+		log_warnx("%s: cannot record delivery results; they may be "
+		    "repeated after a restart", j->msg->id);
 }
 
 /* job_find - job 'jobid' of link l, or NULL */
@@ -586,17 +818,31 @@ job_find(struct qlink *l, uint64_t jobid)
 	return NULL;
 }
 
+/* conn_failed - 1 if every result is class 4 with dsn 4.4.x: the
+ * destination itself could not be reached */
+static int
+conn_failed(const struct rcpt_result *res, uint32_t n)
+{
+	uint32_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (res[i].cls != 4 || strncmp(res[i].dsn, "4.4.", 4) != 0)
+			return 0;
+	return 1;
+}
+
 /* job_apply - apply the results to the job's recipients; a recipient
  * without a result is deferred */
 static void
-job_apply(struct qjob *j, const struct rcpt_result *res, uint32_t n)
+job_apply(struct qjob *j, const struct rcpt_result *res, uint32_t n,
+    struct round *rd, int64_t now, double rnd)
 {
 	static const struct rcpt_result none = { 0, 4, "4.3.0", "none",
 	    "the delivery agent returned no result" };
 	struct qmsg *m = j->msg;
-	/* rounded up, so a retry never comes before its delay is over */
-	int64_t now = (int64_t)((now_real_ms() + 999) / 1000);
-	double rnd = backoff_random();  /* one draw: the job stays together */
+	struct qrcpt *r;
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
@@ -605,13 +851,16 @@ job_apply(struct qjob *j, const struct rcpt_result *res, uint32_t n)
 			    m->id, res[i].index, (unsigned long long)j->id);
 			continue;
 		}
-		rcpt_outcome(m, &m->rcpt[res[i].index], &res[i], now, rnd);
-		m->rcpt[res[i].index].job = NULL;
+		r = &m->rcpt[res[i].index];
+		rcpt_outcome(m, r, &res[i], now, rnd);
+		round_note(rd, m, r, res[i].relay, now);
+		r->job = NULL;
 	}
 	for (i = 0; i < j->nrcpt; i++)
-		if (m->rcpt[j->rcpt[i]].job == j) {
-			rcpt_outcome(m, &m->rcpt[j->rcpt[i]], &none, now, rnd);
-			m->rcpt[j->rcpt[i]].job = NULL;
+		if ((r = &m->rcpt[j->rcpt[i]])->job == j) {
+			rcpt_outcome(m, r, &none, now, rnd);
+			round_note(rd, m, r, none.relay, now);
+			r->job = NULL;
 		}
 }
 
@@ -637,6 +886,73 @@ read_results(struct msgreader *r, uint32_t *np)
 	return res;
 }
 
+/* round_dsns - the DSNs of one result: bounces, then delay warnings */
+static void
+round_dsns(const struct qmsg *m, const struct round *rd)
+{
+	if (m->deleting)
+		return;         /* the operator deleted it: no notification */
+	if (rd->nbounced > 0)
+		(void)qdsn_send(m, rd->bounced, rd->bounced_relay, rd->nbounced,
+		    "failed");
+	if (rd->ndelayed > 0)
+		(void)qdsn_send(m, rd->delayed, rd->delayed_relay, rd->ndelayed,
+		    "delayed");
+}
+
+/* round_new - the per-result DSN lists, sized for j */
+static void
+round_new(struct round *rd, const struct qjob *j)
+{
+	size_t n = j->nrcpt ? j->nrcpt : 1;
+
+	rd->bounced = xcalloc(n, sizeof(*rd->bounced));
+	rd->delayed = xcalloc(n, sizeof(*rd->delayed));
+	rd->bounced_relay = xcalloc(n, sizeof(*rd->bounced_relay));
+	rd->delayed_relay = xcalloc(n, sizeof(*rd->delayed_relay));
+	rd->nbounced = rd->ndelayed = 0;
+}
+
+/* round_free - release the lists of round_new */
+static void
+round_free(struct round *rd)
+{
+	free(rd->bounced);
+	free(rd->delayed);
+	free(rd->bounced_relay);
+	free(rd->delayed_relay);
+}
+
+/* job_finish - apply a job's results, send the round's DSNs (durable
+ * before the states that caused them), persist, release the destination */
+static void
+job_finish(struct qjob *j, const struct rcpt_result *res, uint32_t n)
+{
+	struct qmsg *m = j->msg;
+	struct qdest *d = j->dest;
+	/* rounded up, so a retry never comes before its delay is over */
+	int64_t now = (int64_t)((now_real_ms() + 999) / 1000);
+	double rnd = backoff_random();  /* one draw: the job stays together */
+	int failed = conn_failed(res, n);
+	struct round rd;
+
+	round_new(&rd, j);
+	job_apply(j, res, n, &rd, now, rnd);
+	round_dsns(m, &rd);
+	round_free(&rd);
+	if (live_rcpts(m) == 0 && !m->deleting) {
+		job_free(j);
+		dest_release(d, failed ? QDEST_CONN_FAILED : QDEST_REACHED, now, rnd);
+		if (m->njobs == 0)
+			qsched_remove(m, "removed");
+		return;
+	}
+	persist_job(j);
+	job_free(j);
+	dest_release(d, failed ? QDEST_CONN_FAILED : QDEST_REACHED, now, rnd);
+	msg_after_job(m);
+}
+
 /* qsched_result - IPC_QUEUED_JOB_RESULT from a delivery link */
 void
 qsched_result(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
@@ -644,7 +960,6 @@ qsched_result(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 	struct qlink *l = arg;
 	struct rcpt_result *res;
 	struct qjob *j;
-	struct qmsg *m;
 	const char *id;
 	uint64_t jobid;
 	uint32_t n;
@@ -660,16 +975,137 @@ qsched_result(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 		free(res);
 		return;
 	}
-	m = j->msg;
-	job_apply(j, res, n);
+	job_finish(j, res, n);
 	free(res);
-	if (live_rcpts(m) == 0) {
-		job_free(j);
-		msg_finished(m);
-	} else {
-		persist_job(j);
-		job_free(j);
+	qsched_kick();
+}
+
+/* ---- shared with queued_ops.c ------------------------------------------ */
+
+/* qsched_persist - store recipients idx[0..n-1] of m (one txn) */
+int
+qsched_persist(struct qmsg *m, const uint32_t *idx, uint32_t n)
+{
+	struct MDB_txn *txn;
+	uint32_t i;
+	int rc;
+
+	if ((rc = qidx_begin(&txn)) != 0)
+		return qidx_errno(rc);
+	for (i = 0; i < n && rc == 0; i++)
+		rc = qidx_put_rcpt(txn, m, &m->rcpt[idx[i]]);
+	if (rc != 0) {
+		qidx_abort(txn);
+		return qidx_errno(rc);
+	}
+	if ((rc = qidx_commit(txn)) != 0)
+		return qidx_errno(rc);
+	return 0;
+}
+
+/* qsched_reschedule - re-key m and kick */
+void
+qsched_reschedule(struct qmsg *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].parked && m->rcpt[i].job == NULL)
+			m->rcpt[i].parked = 0;
+	due_update(m);
+	qsched_kick();
+}
+
+/* qsched_all_due - every waiting recipient due now, destinations up */
+void
+qsched_all_due(void)
+{
+	int64_t now = time(NULL);
+	struct qmsg *m;
+	uint32_t i;
+
+	qdest_all_up();
+	RB_FOREACH(m, qmsg_ids, &msgs_by_id) {
+		for (i = 0; i < m->nrcpt; i++) {
+			struct qrcpt *r = &m->rcpt[i];
+
+			r->wait_until = 0;
+			r->parked = 0;
+			if (r->state == RCPT_DEFERRED && r->next_attempt > now)
+				r->next_attempt = now;
+		}
 		due_update(m);
 	}
 	qsched_kick();
+}
+
+/* remove_done - the records of m are gone (rc 0): its file goes (or is
+ * retained), the lines are logged, m is forgotten */
+static void
+remove_done(struct qmsg *m, int rc)
+{
+	if (rc != 0) {
+		log_warnx("%s: cannot remove it from the queue index; it may be "
+		    "delivered again after a restart", m->id);
+		qsched_drop(m);
+		return;
+	}
+	if (m->removing == 2)
+		qevent("deleted", m, NULL, NULL, 1);
+	if (qretain_keep(m->id) == 0)
+		log_info("%s: retained", m->id);
+	else {
+		qspool_msg_unlink(m->id);
+		qevent("removed", m, NULL, NULL, 1);
+	}
+	qsched_drop(m);
+}
+
+/* flush_removals - one index transaction for every message finished in
+ * this event-loop round (a crash before it only repeats deliveries),
+ * then their files */
+static void
+flush_removals(evutil_socket_t fd, short what, void *arg)
+{
+	struct MDB_txn *txn;
+	struct qmsg *m;
+	int rc;
+
+	if (TAILQ_EMPTY(&removals))
+		return;
+	if ((rc = qidx_begin(&txn)) == 0) {
+		TAILQ_FOREACH(m, &removals, rm_entry)
+			if ((rc = qidx_del_msg(txn, m->id)) != 0)
+				break;
+		if (rc == 0)
+			rc = qidx_commit(txn);
+		else
+			qidx_abort(txn);
+	}
+	while ((m = TAILQ_FIRST(&removals)) != NULL) {
+		TAILQ_REMOVE(&removals, m, rm_entry);
+		remove_done(m, rc);
+	}
+}
+
+/* qsched_flush_removals - run the removal batch now */
+void
+qsched_flush_removals(void)
+{
+	flush_removals(-1, 0, NULL);
+}
+
+/* qsched_remove - drop m's records, then its file (or retain it), in the
+ * removal batch of this round; a message with jobs in flight is only
+ * marked and goes when they return */
+void
+qsched_remove(struct qmsg *m, const char *why)
+{
+	m->deleting = 1;
+	due_update(m);
+	if (m->njobs > 0 || m->removing)
+		return;
+	m->removing = strcmp(why, "deleted") == 0 ? 2 : 1;
+	TAILQ_INSERT_TAIL(&removals, m, rm_entry);
+	event_active(remove_ev, EV_TIMEOUT, 0);
 }

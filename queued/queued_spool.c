@@ -34,6 +34,7 @@
 static int tmp_dfd = -1;
 static int msg_dfd = -1;
 static char *index_dir;
+static char *spool_root;
 
 /* open_subdir - create spool_dir/name (0700) if missing and open it */
 static int
@@ -62,6 +63,7 @@ qspool_init(const char *spool_dir)
 	fd = open_subdir(spool_dir, SPOOL_INDEX);
 	close(fd);
 	index_dir = xasprintf("%s/%s", spool_dir, SPOOL_INDEX);
+	spool_root = xstrdup(spool_dir);
 }
 
 /* qspool_index_dir - SPOOL/index */
@@ -207,4 +209,19 @@ void
 qspool_scan_msg(void (*fn)(const char *name, void *arg), void *arg)
 {
 	scan_dir(msg_dfd, SPOOL_MSG, fn, arg);
+}
+
+/* qspool_subdir - spool_dir/name created (0700) and opened, for
+ * retained/; fatal on failure */
+int
+qspool_subdir(const char *name)
+{
+	return open_subdir(spool_root, name);
+}
+
+/* qspool_msg_dirfd - the descriptor of msg/ (renames out of it) */
+int
+qspool_msg_dirfd(void)
+{
+	return msg_dfd;
 }

@@ -8,14 +8,15 @@
  *
  * SECURITY: every byte from the network is untrusted. The process starts
  * with the master's privileges only to read the configuration, then drops
- * to conf->user (priv_drop) before the first connection is accepted. It
- * never opens spool paths or key files itself: queued passes one
- * descriptor per message. Peers: the master (control link) and queued
+ * to conf->user (priv_drop) before the first connection is accepted; the
+ * TLS certificates and keys are read just before that (smtpd_tls.c). It
+ * never opens spool paths itself: queued passes one descriptor per
+ * message. Peers: the master (control link) and queued
  * (queue link), both trusted; malformed frames from them are fatal.
  *
  * STANDARDS: RFC 5321 (SMTP), RFC 1869 (ESMTP), RFC 1870 (SIZE),
  * RFC 2920 (PIPELINING), RFC 6152 (8BITMIME), RFC 2034 and RFC 3463
- * (enhanced status codes).
+ * (enhanced status codes), RFC 3207 (STARTTLS), RFC 4954 (AUTH).
  */
 #include "config.h"
 
@@ -223,6 +224,9 @@ smtpd_main(int argc, char **argv)
 
 	listeners_open();
 	queue_link_set(PROC_FD_QUEUE);
+	/* the key may be readable by root only: before dropping */
+	tls_init();
+	auth_init();
 	priv_drop(smtpd.conf->user);
 	child_ready(&ch);
 	log_info("ready, %d listeners", smtpd.nlisteners);

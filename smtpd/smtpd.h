@@ -13,6 +13,10 @@
  *   smtpd_data.c     DATA: dot-unstuffing, checks, streaming into the
  *                    spool descriptor queued passed us
  *   smtpd_queue.c    the IPC with queued (open, commit, abort)
+ *   smtpd_tls.c      TLS contexts, implicit TLS and STARTTLS upgrades
+ *   smtpd_auth.c     AUTH PLAIN and LOGIN, password checks, sender domains
+ *   smtpd_header.c   header scan while streaming: From: ownership,
+ *                    Date:/Message-ID: for submission
  */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -33,6 +37,9 @@ struct event_base;
 struct evconnlistener;
 struct ipc_chan;
 struct smtpd_data;
+struct conf_listen;
+struct conf_user;
+struct ssl_ctx_st;
 
 /* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF.
  * (DATA lines over RFC 5321's 1000 octets are tolerated for now.) */
@@ -54,6 +61,15 @@ enum session_state {
 	SS_WAIT_OPEN,           /* DATA sent to queued, waiting for the fd */
 	SS_DATA,                /* streaming the message */
 	SS_WAIT_COMMIT,         /* end of data, waiting for durability */
+	SS_STARTTLS,            /* 220 sent, waiting for it to drain */
+};
+
+/* Where an AUTH exchange is (RFC 4954 continuation lines). */
+enum auth_step {
+	AUTH_STEP_NONE = 0,
+	AUTH_STEP_PLAIN,        /* 334 sent, waiting for the PLAIN response */
+	AUTH_STEP_LOGIN_USER,   /* waiting for the base64 user name */
+	AUTH_STEP_LOGIN_PASS,   /* waiting for the base64 password */
 };
 
 /* Session flags */
@@ -63,11 +79,15 @@ enum session_state {
 #define SF_CLOSING 0x08         /* last reply queued; free once flushed */
 #define SF_OUTFULL 0x10         /* reading paused: client not reading */
 #define SF_WAITING 0x20         /* on the queue wait list */
+#define SF_TLS 0x40             /* TLS is up (bev is an openssl one) */
+#define SF_AUTH 0x80            /* authenticated: s->user is set */
+#define SF_DEBUG 0x100          /* log the dialogue (debug = yes) */
 
 struct session {
 	TAILQ_ENTRY(session) entry;     /* smtpd.sessions */
 	TAILQ_ENTRY(session) wait;      /* smtpd.waiting (SF_WAITING) */
 	struct bufferevent *bev;
+	int fd;                         /* the socket (bev owns it under TLS) */
 	struct sockaddr_storage ss;
 	char ip[48];                    /* "192.0.2.1", "2001:db8::1" */
 	uint64_t serial;                /* for debug logs */
@@ -76,6 +96,9 @@ struct session {
 	unsigned flags;
 	int errors;                     /* refusals so far (limit 20) */
 	char *helo;                     /* sanitised HELO/EHLO argument */
+	enum auth_step auth_step;
+	char *auth_login;               /* AUTH LOGIN: the user name so far */
+	const struct conf_user *user;   /* SF_AUTH: who (points into conf) */
 
 	/* the transaction: MAIL given when sender != NULL */
 	char *sender;                   /* "" for the null sender */
@@ -98,6 +121,7 @@ struct smtpd {
 	struct event_base *base;
 	struct evconnlistener **listeners;
 	int nlisteners;
+	struct ssl_ctx_st **tls_ctx;    /* per listener; NULL = no certificate */
 	struct session_list sessions;
 	size_t nsessions;
 	uint64_t next_serial;
@@ -157,6 +181,68 @@ void data_start(struct session *s, int fd);
 int data_input(struct session *s);
 /* data_free - close the spool fd and free the data state */
 void data_free(struct session *s);
+
+/* session_listen - the configuration of the session's listener (NULL
+ * if the file changed and it has no section any more) */
+const struct conf_listen *session_listen(const struct session *s);
+/* session_update_read - read from the client only when we can use it */
+void session_update_read(struct session *s);
+/* session_attach - use bev for s: callbacks, timeouts, reading */
+void session_attach(struct session *s, struct bufferevent *bev);
+/* session_reset_protocol - forget HELO and the transaction (after TLS) */
+void session_reset_protocol(struct session *s);
+/* session_debugging - 1 if the dialogue of s is logged */
+int session_debugging(const struct session *s);
+
+/* smtpd_tls.c */
+/* tls_init - a context for every listener with a certificate (before
+ * the privileges are dropped: the key may be readable by root only) */
+void tls_init(void);
+/* tls_available - 1 if the session's listener has a certificate */
+int tls_available(const struct session *s);
+/* tls_implicit - 1 if the listener is mode smtps */
+int tls_implicit(int listener);
+/* tls_bev_new - an accepting openssl bufferevent on fd for listener */
+struct bufferevent *tls_bev_new(int fd, int listener);
+/* tls_upgrade - STARTTLS: replace the plain bufferevent (its 220 was
+ * written, its input discarded) with a TLS one on the same socket */
+void tls_upgrade(struct session *s);
+/* tls_describe - "TLSv1.3 with cipher NAME (256/256 bits)", or "" */
+void tls_describe(const struct session *s, char *buf, size_t len);
+/* tls_version - "TLSv1.3", or "" without TLS */
+const char *tls_version(const struct session *s);
+/* tls_log_error - log why a TLS session failed (handshake, I/O) */
+void tls_log_error(const struct session *s);
+
+/* smtpd_auth.c */
+/* auth_init - prepare the dummy hash used for unknown users */
+void auth_init(void);
+/* auth_offered - 1 if EHLO may advertise AUTH on this session now */
+int auth_offered(const struct session *s);
+/* cmd_auth - AUTH mechanism [initial-response] */
+void cmd_auth(struct session *s, char *arg);
+/* auth_continue - a continuation line while auth_step != NONE */
+void auth_continue(struct session *s, char *line);
+/* auth_reset - forget a half-done exchange (wipes the LOGIN name) */
+void auth_reset(struct session *s);
+/* auth_sender_owned - 1 if the authenticated user may use domain */
+int auth_sender_owned(const struct session *s, const char *domain);
+
+/* smtpd_header.c */
+struct smtpd_hdr;
+/* hdr_new, hdr_free - the header scanner of one message */
+struct smtpd_hdr *hdr_new(void);
+void hdr_free(struct smtpd_hdr **hp);
+/* hdr_line - one complete header-section line (no CR LF); returns 1 if
+ * it ends the header section (the empty line, or the first line that is
+ * no header field: the body begins with it) */
+int hdr_line(struct smtpd_hdr *h, struct session *s, const char *p, size_t n);
+/* hdr_missing - the Date:/Message-ID: lines a submission message lacks
+ * (CR LF ended; "" if none or not a submission listener) */
+void hdr_missing(struct smtpd_hdr *h, struct session *s, char *buf, size_t len);
+/* hdr_from_refused - 1 if a From: address uses a domain the
+ * authenticated user does not own */
+int hdr_from_refused(struct smtpd_hdr *h, struct session *s);
 
 /* smtpd_queue.c */
 /* queue_link_set - use fd as the link to queued (replacing any old one) */

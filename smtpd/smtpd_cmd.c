@@ -9,12 +9,18 @@
  * client address lies in trusted_networks or the recipient's domain, as
  * returned by addr_parse_path() (which refuses percent hacks, bang paths,
  * source routes, quoted '@', address literals and trailing dots), is one
- * of relay_domains. Client-supplied text (HELO names, parameter names) is
- * sanitised before it reaches a reply, a log line or a header.
+ * of relay_domains, or the client authenticated (submission). Listener
+ * policy: require_tls refuses MAIL (530 5.7.0) before STARTTLS, auth =
+ * required refuses MAIL (530 5.7.0) before AUTH, and an authenticated
+ * user may only use the sender domains the configuration gives them (553
+ * 5.7.1). Client-supplied text (HELO names, parameter names) is
+ * sanitised before it reaches a reply, a log line or a header. STARTTLS
+ * throws away whatever the client pipelined after it (CVE-2011-0411).
  *
  * STANDARDS: RFC 5321 (4.1.1 commands, 4.1.4 order, 3.5.3 VRFY 252),
  * RFC 1869 (EHLO, parameters, 555), RFC 1870 (SIZE), RFC 6152 (8BITMIME,
- * BODY=), RFC 2920 (PIPELINING), RFC 2034 / RFC 3463 (enhanced codes).
+ * BODY=), RFC 2920 (PIPELINING), RFC 2034 / RFC 3463 (enhanced codes),
+ * RFC 3207 (STARTTLS), RFC 4954 (AUTH).
  */
 #include "config.h"
 
@@ -23,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -59,6 +68,7 @@ static void cmd_noop(struct session *s, char *arg);
 static void cmd_quit(struct session *s, char *arg);
 static void cmd_vrfy(struct session *s, char *arg);
 static void cmd_help(struct session *s, char *arg);
+static void cmd_starttls(struct session *s, char *arg);
 
 static const struct smtp_cmd commands[] = {
 	{ "HELO", CMD_ARG, "HELO hostname", cmd_helo },
@@ -71,6 +81,8 @@ static const struct smtp_cmd commands[] = {
 	{ "QUIT", CMD_NOARG, "QUIT", cmd_quit },
 	{ "VRFY", CMD_ARG, "VRFY address", cmd_vrfy },
 	{ "HELP", 0, "HELP", cmd_help },
+	{ "STARTTLS", CMD_NOARG, "STARTTLS", cmd_starttls },
+	{ "AUTH", CMD_ARG, "AUTH mechanism [initial-response]", cmd_auth },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -171,7 +183,63 @@ cmd_ehlo(struct session *s, char *arg)
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %zu", smtpd.conf->max_message_size);
 	session_reply(s, "250-8BITMIME");
+	if (tls_available(s) && !(s->flags & SF_TLS))
+		session_reply(s, "250-STARTTLS");
+	if (auth_offered(s))
+		session_reply(s, "250-AUTH PLAIN LOGIN");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+/* cmd_starttls - STARTTLS (RFC 3207): discard anything pipelined after
+ * it, reply 220, and switch once the reply is written */
+static void
+cmd_starttls(struct session *s, char *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t junk;
+
+	if (s->flags & SF_TLS) {
+		session_reject(s, REJ_PROTOCOL, "STARTTLS", NULL,
+		    "503 5.5.1 Error: TLS already active");
+		return;
+	}
+	if (!tls_available(s)) {
+		session_reject(s, REJ_PROTOCOL, "STARTTLS", NULL,
+		    "502 5.5.1 Error: command not implemented");
+		return;
+	}
+	/* CVE-2011-0411: never execute plaintext commands inside TLS */
+	if ((junk = evbuffer_get_length(in)) > 0) {
+		log_info("[%s] pipelined %zu bytes after STARTTLS; discarded", s->ip,
+		    junk);
+		evbuffer_drain(in, junk);
+	}
+	session_txn_reset(s);
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	s->state = SS_STARTTLS;
+	session_update_read(s);
+}
+
+/* mail_policy - the listener's TLS and AUTH requirements for MAIL; 0 if
+ * met, -1 after the refusal */
+static int
+mail_policy(struct session *s)
+{
+	const struct conf_listen *l = session_listen(s);
+
+	if (l == NULL)
+		return 0;
+	if (l->require_tls && !(s->flags & SF_TLS)) {
+		session_reject(s, REJ_PROTOCOL, "MAIL", NULL,
+		    "530 5.7.0 Must issue a STARTTLS command first");
+		return -1;
+	}
+	if (l->auth == LISTEN_AUTH_REQUIRED && !(s->flags & SF_AUTH)) {
+		session_reject(s, REJ_PROTOCOL, "MAIL", NULL,
+		    "530 5.7.0 Authentication required");
+		return -1;
+	}
+	return 0;
 }
 
 /* path_arg - after "FROM:" / "TO:" (case-insensitive, blanks allowed
@@ -288,6 +356,8 @@ cmd_mail(struct session *s, char *arg)
 		    "503 5.5.1 Error: nested MAIL command");
 		return;
 	}
+	if (mail_policy(s) < 0)
+		return;
 	if ((p = path_arg(arg, "FROM:")) == NULL) {
 		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
 		    "501 5.5.4 Syntax: MAIL FROM:<address>");
@@ -301,6 +371,14 @@ cmd_mail(struct session *s, char *arg)
 	if (*end != '\0' && *end != ' ') {
 		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
 		    "501 5.1.7 Bad sender address syntax: text after the address");
+		return;
+	}
+	if ((s->flags & SF_AUTH) && !a.null_sender &&
+	    !auth_sender_owned(s, a.domain)) {
+		addr_format(&a, buf, sizeof(buf));
+		session_reject(s, REJ_RELAY_DENIED, "MAIL", NULL,
+		    "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
+		    buf, s->user->name);
 		return;
 	}
 	/* set before the parameters so their refusals log the sender */
@@ -318,6 +396,9 @@ rcpt_permitted(const struct session *s, const struct mailaddr *a)
 {
 	if (netlist_match(&smtpd.conf->trusted_networks,
 	    (const struct sockaddr *)&s->ss))
+		return 1;
+	/* submission: an authenticated user may send anywhere */
+	if (s->flags & SF_AUTH)
 		return 1;
 	return conf_is_relay_domain(smtpd.conf, a->domain);
 }

@@ -18,14 +18,19 @@
  *    the message is still read to its real end, so the session stays in
  *    step with the client, and the spool file is aborted.
  *  - The file receives the Received: header and then the message with
- *    CR LF line endings, exactly as received after unstuffing.
+ *    CR LF line endings, exactly as received after unstuffing, except
+ *    that on a submission listener a missing Date: or Message-ID: is
+ *    added at the end of the header section (smtpd_header.c).
+ *  - An authenticated user restricted to some sender domains whose
+ *    From: names another domain: 550 5.7.1 after the end of data.
  *
  * SECURITY: message bytes are untrusted and never logged. The only file
  * written is the descriptor queued passed; no path is opened here.
  *
  * STANDARDS: RFC 5321 (4.1.1.4 DATA, 4.5.2 transparency, 4.4 trace
  * information, 2.3.8 lines), RFC 5322 (3.6.7 trace fields, dates),
- * RFC 3848 (ESMTP / SMTP "with" keywords), RFC 3463 (5.6.0, 5.3.4).
+ * RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA "with" keywords), RFC 3463
+ * (5.6.0, 5.3.4), RFC 6409 (submission: Date, Message-ID).
  */
 #include "config.h"
 
@@ -68,6 +73,12 @@ struct smtpd_data {
 	int werrno;             /* errno of the failed write */
 	uint64_t body;          /* message bytes after unstuffing */
 	uint64_t stored;        /* bytes written, Received: included */
+	struct session *s;
+	struct smtpd_hdr *hdr;  /* while in the header section, else NULL */
+	int from_refused;       /* From: names a domain the user does not own */
+	size_t hlen;            /* bytes of the current line in hline */
+	int hdirect;            /* the line outgrew hline: written as it came */
+	char hline[1000];       /* the current header line, held until its end */
 	size_t len;             /* bytes waiting in buf */
 	char buf[SMTPD_DATA_BUF];
 };
@@ -125,7 +136,73 @@ data_emit(struct smtpd_data *d, const char *p, size_t n)
 	d->body += n;
 	if (d->body > smtpd.conf->max_message_size)
 		d->flags |= DF_SIZE;
+	if (d->hdr != NULL && !d->hdirect) {
+		/* a header line is held until its end: what a submission
+		 * message lacks may have to go before it */
+		size_t k = sizeof(d->hline) - d->hlen;
+
+		if (n <= k) {
+			memcpy(d->hline + d->hlen, p, n);
+			d->hlen += n;
+			return;
+		}
+		/* over 1000 octets: write it as it comes; its last kept
+		 * byte becomes a bare '@', so a restricted From: check
+		 * refuses rather than miss an address past the cut */
+		memcpy(d->hline + d->hlen, p, k);
+		d->hlen += k;
+		p += k;
+		n -= k;
+		d->hdirect = 1;
+		data_put(d, d->hline, d->hlen);
+		d->hline[d->hlen - 1] = '@';
+	}
 	data_put(d, p, n);
+}
+
+/* data_headers_end - the header section ended: add what a submission
+ * message lacks (and the empty line when a body line ended it), stop
+ * scanning */
+static void
+data_headers_end(struct smtpd_data *d, int body_line)
+{
+	char add[512];
+
+	hdr_missing(d->hdr, d->s, add, sizeof(add));
+	if (*add != '\0' && body_line)
+		strlcat(add, "\r\n", sizeof(add));
+	data_put(d, add, strlen(add));
+	d->from_refused = hdr_from_refused(d->hdr, d->s);
+	hdr_free(&d->hdr);
+}
+
+/* data_eol - a CR LF: the line is complete (look at header lines) */
+static void
+data_eol(struct smtpd_data *d)
+{
+	int end;
+
+	d->body += 2;
+	if (d->body > smtpd.conf->max_message_size)
+		d->flags |= DF_SIZE;
+	if (d->hdr == NULL) {
+		data_put(d, "\r\n", 2);
+		return;
+	}
+	/* the empty line, or a line that is no header field, ends the
+	 * header section: additions go before it (after it if it was too
+	 * long to hold and is written already) */
+	end = hdr_line(d->hdr, d->s, d->hline, d->hlen);
+	if (d->hdirect)
+		data_put(d, "\r\n", 2);
+	if (end)
+		data_headers_end(d, d->hlen > 0 && !d->hdirect);
+	if (!d->hdirect) {
+		data_put(d, d->hline, d->hlen);
+		data_put(d, "\r\n", 2);
+	}
+	d->hdirect = 0;
+	d->hlen = 0;
 }
 
 /* data_text - DS_TEXT: copy a run of ordinary bytes, or handle one of
@@ -165,7 +242,7 @@ data_scan(struct smtpd_data *d, const char *p, size_t n, int *done)
 			break;
 		case DS_CR:
 			if (p[i] == '\n') {
-				data_emit(d, "\r\n", 2);
+				data_eol(d);
 				d->st = DS_BOL;
 				i++;
 			} else {
@@ -204,12 +281,41 @@ data_scan(struct smtpd_data *d, const char *p, size_t n, int *done)
 	return i;
 }
 
+/* received_protocol - the RFC 3848 "with" keyword of the session */
+static const char *
+received_protocol(const struct session *s)
+{
+	static const char *const esmtp[] = { "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" };
+
+	if (!(s->flags & SF_ESMTP))
+		return "SMTP";
+	return esmtp[((s->flags & SF_TLS) ? 1 : 0) + ((s->flags & SF_AUTH) ? 2 : 0)];
+}
+
+/* received_extras - the TLS comment and the authenticated user (when
+ * received_show_auth) as continuation lines, or "" */
+static void
+received_extras(const struct session *s, char *buf, size_t len)
+{
+	char tls[160];
+	size_t off = 0;
+
+	buf[0] = '\0';
+	tls_describe(s, tls, sizeof(tls));
+	if (*tls != '\0')
+		off += (size_t)snprintf(buf, len, "\r\n\t(using %s)", tls);
+	if ((s->flags & SF_AUTH) && s->user != NULL && smtpd.conf->received_show_auth &&
+	    off < len)
+		snprintf(buf + off, len - off, "\r\n\t(Authenticated sender: %s)",
+		    s->user->name);
+}
+
 /* received_header - the trace field (RFC 5321 4.4) into the buffer */
 static void
 received_header(struct session *s)
 {
 	struct smtpd_data *d = s->data;
-	char date[64], forpart[SMTPD_ADDR_BUF + 16];
+	char date[64], forpart[SMTPD_ADDR_BUF + 16], extras[512];
 	const char *v6;
 	int n;
 
@@ -218,12 +324,12 @@ received_header(struct session *s)
 	forpart[0] = '\0';
 	if (s->nrcpt == 1)
 		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>", s->rcpt[0]);
+	received_extras(s, extras, sizeof(extras));
 	n = snprintf(d->buf, sizeof(d->buf),
-	    "Received: from %s (unknown [%s%s])\r\n"
+	    "Received: from %s (unknown [%s%s])%s\r\n"
 	    "\tby %s (Postern) with %s id %s%s; %s\r\n",
-	    s->helo != NULL ? s->helo : "unknown", v6, s->ip,
-	    smtpd.conf->hostname, (s->flags & SF_ESMTP) ? "ESMTP" : "SMTP",
-	    s->qid, forpart, date);
+	    s->helo != NULL ? s->helo : "unknown", v6, s->ip, extras,
+	    smtpd.conf->hostname, received_protocol(s), s->qid, forpart, date);
 	if (n < 0 || (size_t)n >= sizeof(d->buf))
 		panic("Received: header does not fit");
 	d->len = (size_t)n;
@@ -242,6 +348,11 @@ data_start(struct session *s, int fd)
 	d->werrno = 0;
 	d->body = d->stored = 0;
 	d->len = 0;
+	d->s = s;
+	d->hdr = hdr_new();
+	d->hlen = 0;
+	d->hdirect = 0;
+	d->from_refused = 0;
 	s->data = d;
 	s->state = SS_DATA;
 	received_header(s);
@@ -257,6 +368,7 @@ data_free(struct session *s)
 		return;
 	if (s->data->fd >= 0)
 		close(s->data->fd);
+	hdr_free(&s->data->hdr);
 	xfree(&s->data);
 }
 
@@ -275,6 +387,11 @@ data_end(struct session *s)
 	struct smtpd_data *d = s->data;
 	uint64_t size;
 
+	/* a message that is all header: the additions go at its end */
+	if (d->hdr != NULL && !(d->flags & DF_REFUSE)) {
+		hdr_line(d->hdr, s, "", 0);
+		data_headers_end(d, 0);
+	}
 	if (!(d->flags & DF_REFUSE)) {
 		data_flush(d);
 		if (close(d->fd) < 0 && !(d->flags & DF_WERR)) {
@@ -291,6 +408,9 @@ data_end(struct session *s)
 	else if (d->flags & DF_SIZE)
 		data_refuse(s, REJ_SIZE, "552 5.3.4 Message size exceeds fixed maximum "
 		    "message size");
+	else if (d->from_refused)
+		data_refuse(s, REJ_RELAY_DENIED, "550 5.7.1 Sender address rejected: "
+		    "From: header not owned by the authenticated user");
 	else if (d->flags & DF_WERR) {
 		log_warnx("%s: cannot write the spool file: %s", s->qid,
 		    strerror(d->werrno));

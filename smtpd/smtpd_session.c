@@ -12,7 +12,9 @@
  * SECURITY: all input is untrusted. Command lines are bounded to
  * SMTPD_LINE_MAX octets (longer ones are discarded to their end, so the
  * session stays in step), NUL bytes are refused, and anything echoed into
- * a log is either parsed and validated or sanitised first.
+ * a log is either parsed and validated or sanitised first. The dialogue
+ * log (debug) never shows an AUTH payload: the argument after the AUTH
+ * mechanism and every continuation line of an exchange are "[redacted]".
  *
  * STANDARDS: RFC 5321 (4.5.3.1.4 line length, 4.5.3.2 timeouts, 3.8
  * 421 on shutdown), RFC 2920 (pipelining: process every complete command
@@ -20,10 +22,12 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -46,8 +50,8 @@ static void session_input(struct session *s);
 void
 session_new(int fd, const struct sockaddr *sa, int salen, int listener)
 {
+	struct bufferevent *bev;
 	struct session *s;
-	struct timeval tv;
 	size_t n;
 
 	s = xcalloc(1, sizeof(*s));
@@ -59,23 +63,108 @@ session_new(int fd, const struct sockaddr *sa, int salen, int listener)
 		strlcpy(s->ip, "unknown", sizeof(s->ip));
 	s->listener = listener;
 	s->serial = ++smtpd.next_serial;
-	s->bev = bufferevent_socket_new(smtpd.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
+	s->fd = fd;
+	if (session_listen(s) != NULL && session_listen(s)->debug)
+		s->flags |= SF_DEBUG;
+	if (tls_implicit(listener)) {
+		/* smtps: TLS from the first byte; the bufferevent owns fd */
+		bev = tls_bev_new(fd, listener);
+		s->flags |= SF_TLS;
+	} else
+		bev = bufferevent_socket_new(smtpd.base, fd, 0);
+	if (bev == NULL) {
 		log_warnx("cannot make a bufferevent for [%s]", s->ip);
 		close(fd);
 		free(s);
 		return;
 	}
+	TAILQ_INSERT_TAIL(&smtpd.sessions, s, entry);
+	smtpd.nsessions++;
+	stats_add(&stats->connections, 1);
+	log_info("connect from [%s]%s", s->ip, (s->flags & SF_TLS) ? " (smtps)" : "");
+	session_attach(s, bev);
+	session_reply(s, "220 %s ESMTP Postern", smtpd.conf->hostname);
+}
+
+/* session_attach - use bev for s: callbacks, timeouts, reading */
+void
+session_attach(struct session *s, struct bufferevent *bev)
+{
+	struct timeval tv;
+
+	s->bev = bev;
 	bufferevent_setcb(s->bev, session_read_cb, session_write_cb, session_event_cb, s);
 	tv.tv_sec = smtpd.conf->smtpd_timeout > 0 ? smtpd.conf->smtpd_timeout : 300;
 	tv.tv_usec = 0;
 	bufferevent_set_timeouts(s->bev, &tv, &tv);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	TAILQ_INSERT_TAIL(&smtpd.sessions, s, entry);
-	smtpd.nsessions++;
-	stats_add(&stats->connections, 1);
-	log_info("connect from [%s]", s->ip);
-	session_reply(s, "220 %s ESMTP Postern", smtpd.conf->hostname);
+	session_update_read(s);
+}
+
+/* session_listen - the configuration of the session's listener */
+const struct conf_listen *
+session_listen(const struct session *s)
+{
+	if (s->listener < 0 || (size_t)s->listener >= smtpd.conf->nlisten)
+		return NULL;
+	return &smtpd.conf->listen[s->listener];
+}
+
+/* session_debugging - 1 if the dialogue of s is logged */
+int
+session_debugging(const struct session *s)
+{
+	return (s->flags & SF_DEBUG) || log_get_level() >= LOG_LEVEL_DEBUG;
+}
+
+/* session_dialogue - one line of the dialogue into the log, non-printable
+ * bytes as '?'; at info level when only the listener has debug = yes */
+static void
+session_dialogue(const struct session *s, const char *dir, const char *line,
+    size_t len)
+{
+	char buf[SMTPD_LINE_MAX + 1];
+	size_t i;
+
+	if (len > SMTPD_LINE_MAX)
+		len = SMTPD_LINE_MAX;
+	for (i = 0; i < len; i++)
+		buf[i] = isprint((unsigned char)line[i]) ? line[i] : '?';
+	buf[len] = '\0';
+	if (log_get_level() >= LOG_LEVEL_DEBUG)
+		log_debug("%llu [%s] %s %s", (unsigned long long)s->serial, s->ip, dir, buf);
+	else
+		log_info("debug: %llu [%s] %s %s", (unsigned long long)s->serial, s->ip,
+		    dir, buf);
+}
+
+/* session_log_command - a client line for the dialogue log, AUTH
+ * payloads redacted */
+static void
+session_log_command(const struct session *s, const char *line, size_t len)
+{
+	char buf[64];
+	size_t n;
+
+	if (s->auth_step != AUTH_STEP_NONE) {
+		session_dialogue(s, "<", "[redacted]", 10);
+		return;
+	}
+	if (len >= 4 && strncasecmp(line, "AUTH", 4) == 0 &&
+	    (len == 4 || !isalnum((unsigned char)line[4]))) {
+		/* "AUTH MECH" kept, whatever follows the mechanism is not
+		 * (any odd spacing: everything after the first word) */
+		n = line[4] == ' ' ? 5 + strcspn(line + 5, " \t") : 4;
+		if (n >= sizeof(buf) - 12)
+			n = sizeof(buf) - 12;
+		memcpy(buf, line, n);
+		buf[n] = '\0';
+		if (n < len)
+			strlcat(buf, " [redacted]", sizeof(buf));
+		session_dialogue(s, "<", buf, strlen(buf));
+		return;
+	}
+	session_dialogue(s, "<", line, len);
 }
 
 /* session_txn_free - release the transaction's memory */
@@ -109,15 +198,30 @@ session_txn_reset(struct session *s)
 	session_txn_free(s);
 }
 
+/* session_reset_protocol - forget HELO and the transaction (RFC 3207
+ * 4.2: after TLS the client starts again with EHLO) */
+void
+session_reset_protocol(struct session *s)
+{
+	session_txn_reset(s);
+	auth_reset(s);
+	s->flags &= ~(SF_HELO | SF_ESMTP);
+	xfree(&s->helo);
+}
+
 /* session_free - release everything; aborts an open transaction */
 void
 session_free(struct session *s)
 {
 	session_txn_reset(s);
+	auth_reset(s);
 	log_info("disconnect from [%s]", s->ip);
 	TAILQ_REMOVE(&smtpd.sessions, s, entry);
 	smtpd.nsessions--;
 	bufferevent_free(s->bev);
+	/* a plain bufferevent does not own the socket, a TLS one does */
+	if (!(s->flags & SF_TLS))
+		close(s->fd);
 	free(s->helo);
 	free(s);
 	smtpd_session_gone();
@@ -133,7 +237,14 @@ session_reply(struct session *s, const char *fmt, ...)
 	if (s->flags & SF_CLOSING)
 		return;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(out, fmt, ap);
+	if (session_debugging(s)) {
+		char line[600];
+		int n = vsnprintf(line, sizeof(line), fmt, ap);
+
+		session_dialogue(s, ">", line, n < 0 ? 0 : strnlen(line, sizeof(line)));
+		evbuffer_add(out, line, strlen(line));
+	} else
+		evbuffer_add_vprintf(out, fmt, ap);
 	va_end(ap);
 	evbuffer_add(out, "\r\n", 2);
 }
@@ -173,7 +284,7 @@ session_reject(struct session *s, enum stats_reject why, const char *cmd,
 }
 
 /* session_update_read - read from the client only when we can use it */
-static void
+void
 session_update_read(struct session *s)
 {
 	if ((s->flags & (SF_CLOSING | SF_OUTFULL)) == 0 &&
@@ -262,11 +373,18 @@ session_line(struct session *s, struct evbuffer *in)
 	if (len > 0 && line[len - 1] == '\r')
 		line[--len] = '\0';
 	if (memchr(line, '\0', len) != NULL) {
+		auth_reset(s);
 		session_reject(s, REJ_PROTOCOL, "unknown", NULL,
 		    "500 5.5.2 Error: NUL in command");
 		return 1;
 	}
-	cmd_dispatch(s, line, len);
+	if (session_debugging(s))
+		session_log_command(s, line, len);
+	if (s->auth_step != AUTH_STEP_NONE)
+		auth_continue(s, line);
+	else
+		cmd_dispatch(s, line, len);
+	explicit_bzero(line, len);
 	return 1;
 }
 
@@ -285,7 +403,7 @@ session_check_output(struct session *s)
 static void
 session_input(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct evbuffer *in;
 
 	while ((s->flags & (SF_CLOSING | SF_OUTFULL)) == 0) {
 		if (s->state == SS_DATA) {
@@ -295,6 +413,8 @@ session_input(struct session *s)
 		}
 		if (s->state != SS_COMMAND || session_stop_idle(s))
 			break;
+		/* fetched each time: STARTTLS replaces the bufferevent */
+		in = bufferevent_get_input(s->bev);
 		if (!session_line(s, in))
 			break;
 		session_check_output(s);
@@ -318,6 +438,11 @@ session_write_cb(struct bufferevent *bev, void *arg)
 		session_free(s);
 		return;
 	}
+	if (s->state == SS_STARTTLS &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		tls_upgrade(s);
+		return;
+	}
 	if (s->flags & SF_OUTFULL) {
 		s->flags &= ~SF_OUTFULL;
 		session_resume(s);
@@ -333,6 +458,7 @@ session_state_name(const struct session *s)
 		[SS_WAIT_OPEN] = "DATA",
 		[SS_DATA] = "DATA content",
 		[SS_WAIT_COMMIT] = "END-OF-MESSAGE",
+		[SS_STARTTLS] = "STARTTLS",
 	};
 
 	return names[s->state];
@@ -344,6 +470,15 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		/* the TLS handshake finished */
+		char desc[160];
+
+		tls_describe(s, desc, sizeof(desc));
+		log_info("TLS established with [%s]: %s", s->ip, desc);
+		stats_add(&stats->smtpd_tls, 1);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
 	    !(s->flags & SF_CLOSING)) {
 		log_info("timeout after %s from [%s]", session_state_name(s), s->ip);
@@ -352,7 +487,9 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_close(s);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR)
+	if ((what & BEV_EVENT_ERROR) && (s->flags & SF_TLS))
+		tls_log_error(s);
+	else if (what & BEV_EVENT_ERROR)
 		log_debug("connection error with [%s] in %s state", s->ip,
 		    session_state_name(s));
 	else if (!(s->flags & SF_CLOSING) && s->state != SS_COMMAND)

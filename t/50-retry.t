@@ -17,7 +17,9 @@ my $spid = scripted_smtp_server($peer, [
     {},
     { RCPT => '550 5.1.1 <gone@example.com>: Recipient address rejected' },
 ], record => $record);
-my $conf = write_config(transport => 'relay', relay_port => $peer, relay_timeout => '5s');
+# one connection per message: the script answers per connection
+my $conf = write_config(transport => 'relay', relay_port => $peer, relay_timeout => '5s',
+    relay_extra => "\treuse_max = 1\n");
 my $pm = start_postern($conf);
 
 # ---- 451 then 250

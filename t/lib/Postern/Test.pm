@@ -236,6 +236,11 @@ sub conf_queue_text {
         concurrency)) {
         $t .= "\t$k = " . ($o->{raw}{$k} // $o->{$k}) . "\n";
     }
+    # optional ones, written only when given
+    for my $k (qw(destination_concurrency destination_rate delay_warning
+        retention group_commit)) {
+        $t .= "\t$k = $o->{$k}\n" if defined $o->{$k};
+    }
     return $t . "}\n";
 }
 
@@ -252,7 +257,8 @@ sub conf_transport_text {
         croak "write_config: relay transport needs relay_port or relay_host"
             unless $o->{relay_host};
         $t .= "transport relay {\n\ttype = relay\n\thost = "
-            . q_($o->{relay_host}) . "\n\ttimeout = $o->{relay_timeout}\n}\n";
+            . q_($o->{relay_host}) . "\n\ttimeout = $o->{relay_timeout}\n"
+            . ($o->{relay_extra} // '') . "}\n";
     }
     my $def = $o->{default_transport} // ($kind eq 'relay' ? 'relay' : 'local');
     $t .= "default_transport = " . q_($def) . "\n";
@@ -276,7 +282,8 @@ sub conf_dkim_text {
 # relay_domains, max_message_size, max_recipients, smtpd_timeout, the
 # queue options (retry_base 1s, retry_factor, retry_cap 2s, retry_jitter
 # 0, lifetime, concurrency), transport => 'maildir' (default) | 'relay' |
-# 'both', maildir, relay_port / relay_host, relay_timeout,
+# 'both', maildir, relay_port / relay_host, relay_timeout, relay_extra
+# (option lines added to the relay transport section),
 # default_transport, dkim => {domain, selector, key, generate} (key
 # defaults to DIR/dkim/DOMAIN.SELECTOR.key), raw => {option => text
 # written verbatim}, extra => text appended at the end.
@@ -609,6 +616,10 @@ sub dns_server {
         my $n = lc($name) =~ s/\.\z//r;
         for my $type (keys %{ $records->{$name} }) {
             my $v = $records->{$name}{$type};
+            if ($type eq 'SERVFAIL' || $type eq 'SILENT') {
+                $rr{$n}{$type} = 1;
+                next;
+            }
             push @{ $rr{$n}{uc $type} }, dns_rr($n, uc $type, $_)
                 for ref $v ? @$v : ($v);
         }
@@ -617,6 +628,9 @@ sub dns_server {
         my ($qname, $qclass, $qtype) = @_;
         my $n = lc($qname) =~ s/\.\z//r;
         return ('NXDOMAIN', [], [], [], { aa => 1 }) unless $rr{$n};
+        # { SERVFAIL => 1 }: a server failure; { SILENT => 1 }: no answer
+        return ('SERVFAIL', [], [], [], {}) if $rr{$n}{SERVFAIL};
+        return () if $rr{$n}{SILENT};
         return ('NOERROR', [ @{ $rr{$n}{$qtype} // [] } ], [], [], { aa => 1 });
     };
     my $ns = Net::DNS::Nameserver->new(LocalAddr => ['127.0.0.1'],

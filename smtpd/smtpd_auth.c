@@ -1,0 +1,458 @@
+/*
+ * smtpd_auth.c - SMTP AUTH for postern-smtpd: the PLAIN and LOGIN
+ * mechanisms (with the initial-response form), password checks against
+ * crypt(3) hashes, and the sender domains a user may use.
+ *
+ * Owns: the mechanism table, the AUTH exchange state of a session
+ * (auth_step, the LOGIN user name), the dummy hash checked for unknown
+ * users so that they cost as much time as known ones, and the lock-out
+ * table: AUTH failures per client address (auth_failure_limit within
+ * auth_failure_window; a bounded table of AUTH_FAIL_SLOTS addresses per
+ * process, where a colliding address takes a slot over).
+ *
+ * SECURITY: credentials are untrusted input and secrets. They are never
+ * logged (the dialogue log shows "[redacted]", see smtpd_session.c),
+ * decoded buffers are wiped after use, the hash result is compared in
+ * constant time, and an unknown user and a wrong password get the same
+ * answer (535 5.7.8) after the same work. AUTH is refused (538 5.7.11)
+ * without TLS unless the listener says auth_cleartext = yes (and never
+ * when it says require_tls). Verification runs crypt_rn() in the event
+ * loop: a yescrypt check costs tens of milliseconds per attempt, which is
+ * why a client address that failed too often is locked out (421 4.7.0)
+ * before any further hashing.
+ *
+ * STANDARDS: RFC 4954 (SMTP AUTH, 235/334/501/503/504/535/538), RFC 4616
+ * (PLAIN), draft-murchison-sasl-login (LOGIN), RFC 4648 (base64),
+ * RFC 3463 (enhanced codes).
+ */
+#include "config.h"
+
+#include <crypt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+#include "smtpd.h"
+
+/* decoded credentials are bounded by the command line length */
+#define AUTH_BUF SMTPD_LINE_MAX
+
+struct auth_mech {
+	const char *name;
+	void (*start)(struct session *s, const char *initial);
+};
+
+static void mech_plain(struct session *s, const char *initial);
+static void mech_login(struct session *s, const char *initial);
+
+static const struct auth_mech mechs[] = {
+	{ "PLAIN", mech_plain },
+	{ "LOGIN", mech_login },
+	{ NULL, NULL },
+};
+
+/* a valid setting string hashed for unknown users (timing) */
+static char dummy_setting[CRYPT_GENSALT_OUTPUT_SIZE];
+
+/* AUTH failures of one client address in the current window */
+#define AUTH_FAIL_SLOTS 4096
+struct auth_fail {
+	char ip[48];
+	time_t start;           /* first failure of the window */
+	unsigned count;
+};
+static struct auth_fail *fails;         /* NULL when the lock-out is off */
+
+/* fail_slot - the slot of ip while its window lasts; with create, a
+ * fresh one (taking over an expired or colliding slot) */
+static struct auth_fail *
+fail_slot(const char *ip, int create)
+{
+	uint32_t h = 2166136261u;
+	struct auth_fail *f;
+	const char *p;
+	time_t now = time(NULL);
+
+	for (p = ip; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	f = &fails[h % AUTH_FAIL_SLOTS];
+	if (strcmp(f->ip, ip) == 0 && now - f->start < smtpd.conf->auth_failure_window)
+		return f;
+	if (!create)
+		return NULL;
+	strlcpy(f->ip, ip, sizeof(f->ip));
+	f->start = now;
+	f->count = 0;
+	return f;
+}
+
+/* auth_locked - 1 if the client failed auth_failure_limit times within
+ * auth_failure_window */
+static int
+auth_locked(const struct session *s)
+{
+	const struct auth_fail *f;
+
+	if (fails == NULL)
+		return 0;
+	f = fail_slot(s->ip, 0);
+	return f != NULL && f->count >= (unsigned)smtpd.conf->auth_failure_limit;
+}
+
+/* auth_count_failure - one more failure for the client's address */
+static void
+auth_count_failure(const struct session *s)
+{
+	if (fails != NULL)
+		fail_slot(s->ip, 1)->count++;
+}
+
+/* auth_init - prepare the dummy hash used for unknown users */
+void
+auth_init(void)
+{
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, dummy_setting,
+	    sizeof(dummy_setting)) == NULL)
+		strlcpy(dummy_setting, "$6$postern.dummy$", sizeof(dummy_setting));
+	if (smtpd.conf->auth_failure_limit > 0 && smtpd.conf->auth_failure_window > 0)
+		fails = xcalloc(AUTH_FAIL_SLOTS, sizeof(*fails));
+}
+
+/* auth_offered - 1 if EHLO may advertise AUTH on this session now */
+int
+auth_offered(const struct session *s)
+{
+	const struct conf_listen *l = session_listen(s);
+
+	if (l == NULL || l->auth == LISTEN_AUTH_OFF || smtpd.conf->nusers == 0)
+		return 0;
+	if (s->flags & SF_TLS)
+		return 1;
+	return l->auth_cleartext && !l->require_tls;
+}
+
+/* auth_reset - forget a half-done exchange (wipes the LOGIN name) */
+void
+auth_reset(struct session *s)
+{
+	if (s->auth_login != NULL) {
+		explicit_bzero(s->auth_login, strlen(s->auth_login));
+		xfree(&s->auth_login);
+	}
+	s->auth_step = AUTH_STEP_NONE;
+}
+
+/* b64_value - the value of one base64 character, -1 if not one */
+static int
+b64_value(unsigned char c)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p;
+
+	if (c == '\0' || (p = strchr(tab, c)) == NULL)
+		return -1;
+	return (int)(p - tab);
+}
+
+/* b64_decode - strict RFC 4648 base64 into out (NUL added); the decoded
+ * length, or -1 on bad input or if it does not fit */
+static ssize_t
+b64_decode(const char *in, unsigned char *out, size_t outlen)
+{
+	size_t n = strlen(in), i, o = 0;
+	int v[4], k;
+
+	if (n % 4 != 0)
+		return -1;
+	for (i = 0; i < n; i += 4) {
+		for (k = 0; k < 4; k++) {
+			v[k] = b64_value((unsigned char)in[i + k]);
+			/* '=' only as the last one or two characters */
+			if (v[k] < 0 && !(in[i + k] == '=' && i + 4 == n && k >= 2))
+				return -1;
+		}
+		if (v[2] < 0 && v[3] >= 0)
+			return -1;
+		if (o + 3 >= outlen)
+			return -1;
+		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (v[2] >= 0)
+			out[o++] = (unsigned char)((v[1] & 0xf) << 4 | v[2] >> 2);
+		if (v[3] >= 0)
+			out[o++] = (unsigned char)((v[2] & 0x3) << 6 | v[3]);
+	}
+	out[o] = '\0';
+	return (ssize_t)o;
+}
+
+/* auth_decode - a client response: "=" is empty; -1 after the 501
+ * reply if it is not base64 */
+static ssize_t
+auth_decode(struct session *s, const char *in, unsigned char *out, size_t len)
+{
+	ssize_t n;
+
+	if (strcmp(in, "=") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	if ((n = b64_decode(in, out, len)) < 0) {
+		auth_reset(s);
+		session_reject(s, REJ_SYNTAX, "AUTH", NULL,
+		    "501 5.5.2 Cannot decode response");
+	}
+	return n;
+}
+
+/* password_ok - constant-time check of password against the user's hash
+ * (or the dummy one when there is no such user) */
+static int
+password_ok(const struct conf_user *u, const char *password)
+{
+	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
+	const char *hash = u != NULL ? u->password : dummy_setting;
+	size_t hl = strlen(hash);
+	int ok = 0;
+
+	if (crypt_rn(password, hash, cd, sizeof(*cd)) != NULL &&
+	    cd->output[0] != '*' && strlen(cd->output) == hl)
+		ok = CRYPTO_memcmp(cd->output, hash, hl) == 0;
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return ok && u != NULL;
+}
+
+/* auth_finish - the credentials are complete: 235 or 535 */
+static void
+auth_finish(struct session *s, const char *mech, const char *user,
+    const char *password)
+{
+	const struct conf_user *u = conf_user_find(smtpd.conf, user);
+	char safe[65];
+	size_t i;
+
+	auth_reset(s);
+	/* the name may be anything: printable ASCII only into the log */
+	strlcpy(safe, user, sizeof(safe));
+	for (i = 0; safe[i] != '\0'; i++)
+		if (safe[i] < 0x21 || safe[i] > 0x7e)
+			safe[i] = '?';
+	if (*password == '\0' || !password_ok(u, password)) {
+		log_info("[%s] AUTH %s failed for user %s", s->ip, mech, safe);
+		stats_add(&stats->smtpd_auth[1], 1);
+		auth_count_failure(s);
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "535 5.7.8 Authentication credentials invalid");
+		return;
+	}
+	s->flags |= SF_AUTH;
+	s->user = u;
+	log_info("[%s] authenticated as %s (AUTH %s)", s->ip, u->name, mech);
+	stats_add(&stats->smtpd_auth[0], 1);
+	session_reply(s, "235 2.7.0 Authentication successful");
+}
+
+/* plain_response - "authzid NUL authcid NUL passwd" (RFC 4616) */
+static void
+plain_response(struct session *s, const char *resp)
+{
+	unsigned char buf[AUTH_BUF];
+	const char *authz, *user, *pass;
+	ssize_t n;
+	size_t zl, ul;
+
+	if ((n = auth_decode(s, resp, buf, sizeof(buf))) < 0)
+		return;
+	authz = (const char *)buf;
+	zl = strlen(authz);
+	user = authz + zl + 1;
+	if ((ssize_t)zl + 1 >= n || (ssize_t)(zl + 1 + (ul = strlen(user)) + 1) > n) {
+		explicit_bzero(buf, sizeof(buf));
+		auth_reset(s);
+		session_reject(s, REJ_SYNTAX, "AUTH", NULL,
+		    "501 5.5.2 Malformed PLAIN response");
+		return;
+	}
+	pass = user + ul + 1;
+	if (zl > 0 && strcmp(authz, user) != 0) {
+		/* acting as someone else is not something we offer */
+		explicit_bzero(buf, sizeof(buf));
+		auth_finish(s, "PLAIN", user, "");
+		return;
+	}
+	auth_finish(s, "PLAIN", user, pass);
+	explicit_bzero(buf, sizeof(buf));
+}
+
+/* mech_plain - AUTH PLAIN [initial-response] */
+static void
+mech_plain(struct session *s, const char *initial)
+{
+	if (initial != NULL) {
+		plain_response(s, initial);
+		return;
+	}
+	s->auth_step = AUTH_STEP_PLAIN;
+	session_reply(s, "334 ");
+}
+
+/* login_user - the LOGIN user name arrived: ask for the password */
+static void
+login_user(struct session *s, const char *resp)
+{
+	unsigned char buf[AUTH_BUF];
+
+	if (auth_decode(s, resp, buf, sizeof(buf)) < 0)
+		return;
+	s->auth_login = xstrdup((char *)buf);
+	explicit_bzero(buf, sizeof(buf));
+	s->auth_step = AUTH_STEP_LOGIN_PASS;
+	session_reply(s, "334 UGFzc3dvcmQ6");
+}
+
+/* mech_login - AUTH LOGIN [initial-response (the user name)] */
+static void
+mech_login(struct session *s, const char *initial)
+{
+	if (initial != NULL) {
+		login_user(s, initial);
+		return;
+	}
+	s->auth_step = AUTH_STEP_LOGIN_USER;
+	session_reply(s, "334 VXNlcm5hbWU6");
+}
+
+/* auth_allowed - the checks before any mechanism; 0 or -1 (replied) */
+static int
+auth_allowed(struct session *s)
+{
+	const struct conf_listen *l = session_listen(s);
+
+	if (l == NULL || l->auth == LISTEN_AUTH_OFF || smtpd.conf->nusers == 0) {
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "503 5.5.1 Error: authentication not enabled");
+		return -1;
+	}
+	if (!(s->flags & SF_ESMTP)) {
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "503 5.5.1 Error: send EHLO first");
+		return -1;
+	}
+	if (s->flags & SF_AUTH) {
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "503 5.5.1 Error: already authenticated");
+		return -1;
+	}
+	if (s->sender != NULL) {
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "503 5.5.1 Error: MAIL transaction in progress");
+		return -1;
+	}
+	if (!(s->flags & SF_TLS) && (l->require_tls || !l->auth_cleartext)) {
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "538 5.7.11 Encryption required for requested authentication "
+		    "mechanism");
+		return -1;
+	}
+	return 0;
+}
+
+/* cmd_auth - AUTH mechanism [initial-response] */
+void
+cmd_auth(struct session *s, char *arg)
+{
+	const struct auth_mech *m;
+	char *initial;
+
+	if (auth_allowed(s) < 0)
+		return;
+	if (auth_locked(s)) {
+		log_info("[%s] AUTH lock-out: %d failures within %llds", s->ip,
+		    smtpd.conf->auth_failure_limit,
+		    (long long)smtpd.conf->auth_failure_window);
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "421 4.7.0 %s Error: too many authentication failures",
+		    smtpd.conf->hostname);
+		session_close(s);
+		return;
+	}
+	if ((initial = strchr(arg, ' ')) != NULL) {
+		*initial++ = '\0';
+		while (*initial == ' ')
+			initial++;
+		if (*initial == '\0')
+			initial = NULL;
+	}
+	for (m = mechs; m->name != NULL; m++)
+		if (strcasecmp(m->name, arg) == 0)
+			break;
+	if (m->name == NULL) {
+		session_reject(s, REJ_SYNTAX, "AUTH", NULL,
+		    "504 5.5.4 Unrecognized authentication type");
+		return;
+	}
+	m->start(s, initial);
+	if (initial != NULL)
+		explicit_bzero(initial, strlen(initial));
+}
+
+/* auth_continue - a continuation line while auth_step != NONE */
+void
+auth_continue(struct session *s, char *line)
+{
+	enum auth_step step = s->auth_step;
+	char *user;
+
+	if (strcmp(line, "*") == 0) {
+		auth_reset(s);
+		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		    "501 5.0.0 Authentication cancelled");
+		return;
+	}
+	switch (step) {
+	case AUTH_STEP_PLAIN:
+		plain_response(s, line);
+		break;
+	case AUTH_STEP_LOGIN_USER:
+		login_user(s, line);
+		break;
+	case AUTH_STEP_LOGIN_PASS: {
+		unsigned char buf[AUTH_BUF];
+
+		if (auth_decode(s, line, buf, sizeof(buf)) < 0)
+			break;
+		user = xstrdup(s->auth_login);
+		auth_finish(s, "LOGIN", user, (const char *)buf);
+		explicit_bzero(buf, sizeof(buf));
+		free(user);
+		break;
+	}
+	case AUTH_STEP_NONE:
+		break;
+	}
+}
+
+/* auth_sender_owned - 1 if the authenticated user may use domain (an
+ * empty sender_domains list means every domain) */
+int
+auth_sender_owned(const struct session *s, const char *domain)
+{
+	size_t i;
+
+	if (s->user == NULL || s->user->ndomains == 0)
+		return 1;
+	for (i = 0; i < s->user->ndomains; i++)
+		if (strcasecmp(s->user->domains[i], domain) == 0)
+			return 1;
+	return 0;
+}
