@@ -23,6 +23,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "queued_dest.h"
 #include "util.h"
@@ -54,6 +55,33 @@ qdest_find(const char *key)
 	return RB_FIND(qdest_tree, &dests, &k);
 }
 
+/* dest_remembers - d still holds state that must outlive its last
+ * reference: its rate count for the current second, or a backoff */
+static int
+dest_remembers(const struct qdest *d, int64_t now)
+{
+	return d->rate_second >= now || d->down_until > now || d->failures > 0;
+}
+
+/* dest_sweep - free destinations nobody refers to whose state expired
+ * (they were kept by dest_remembers); runs when a new one is made */
+static void
+dest_sweep(int64_t now)
+{
+	struct qdest *d, *next;
+
+	for (d = RB_MIN(qdest_tree, &dests); d != NULL; d = next) {
+		next = RB_NEXT(qdest_tree, &dests, d);
+		if (d->refs == 0 && d->inflight == 0 && !dest_remembers(d, now)) {
+			RB_REMOVE(qdest_tree, &dests, d);
+			ndests--;
+			free(d->parked);
+			free(d->key);
+			free(d);
+		}
+	}
+}
+
 /* qdest_ref - find or create 'key' and take a reference */
 struct qdest *
 qdest_ref(const char *key)
@@ -61,6 +89,7 @@ qdest_ref(const char *key)
 	struct qdest *d;
 
 	if ((d = qdest_find(key)) == NULL) {
+		dest_sweep((int64_t)time(NULL));
 		d = xcalloc(1, sizeof(*d));
 		d->key = xstrdup(key);
 		RB_INSERT(qdest_tree, &dests, d);
@@ -70,11 +99,12 @@ qdest_ref(const char *key)
 	return d;
 }
 
-/* dest_maybe_free - free d once nothing refers to it */
+/* dest_maybe_free - free d once nothing refers to it and it remembers
+ * nothing (a freed destination would forget its rate and backoff) */
 static void
 dest_maybe_free(struct qdest *d)
 {
-	if (d->refs > 0 || d->inflight > 0)
+	if (d->refs > 0 || d->inflight > 0 || dest_remembers(d, (int64_t)time(NULL)))
 		return;
 	RB_REMOVE(qdest_tree, &dests, d);
 	ndests--;
