@@ -212,4 +212,10 @@ struct ssl_st *delivery_tls_new(const char *ca_file, const char *host, char *err
  * returns 1 when the chain and the name verified */
 int delivery_tls_describe(struct ssl_st *ssl, char *buf, size_t len);
 
+/* delivery_local_content - "Return-Path: <sender>\n" and the message
+ * with LF line ends (maildir and file outputs); malloc'd, length in *lenp */
+char *delivery_local_content(const struct delivery_job *j, size_t *lenp);
+/* delivery_write_all - write(2) until done; 0 or -1 with errno */
+int delivery_write_all(int fd, const char *p, size_t len);
+
 #endif

@@ -123,45 +123,6 @@ delivery_file_name(const char *tmpl, const struct delivery_job *j, time_t now,
 	    outlen);
 }
 
-/* file_content - "Return-Path: <sender>\n" and the message, CRLF -> LF */
-static char *
-file_content(const struct delivery_job *j, size_t *lenp)
-{
-	char *head = xasprintf("Return-Path: <%s>\n", j->sender);
-	size_t hlen = strlen(head), i, o;
-	char *out = xmalloc(hlen + j->msglen + 1);
-
-	memcpy(out, head, hlen);
-	free(head);
-	o = hlen;
-	for (i = 0; i < j->msglen; i++) {
-		if (j->msg[i] == '\r' && i + 1 < j->msglen && j->msg[i + 1] == '\n')
-			continue;
-		out[o++] = j->msg[i];
-	}
-	out[o] = '\0';
-	*lenp = o;
-	return out;
-}
-
-/* write_all - write(2) until done; 0 or -1 with errno */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* file_store - DIR/.tmp-..., write, fsync, rename to DIR/NAME, fsync DIR;
  * 0 or an errno with *what naming the step */
 static int
@@ -179,7 +140,7 @@ file_store(const char *dir, const char *name, const char *data, size_t len,
 		goto out;
 	}
 	*what = "write";
-	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+	if (delivery_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
 		err = errno;
 		close(fd);
 	} else if (close(fd) == -1)
@@ -248,7 +209,7 @@ delivery_file_run(struct delivery_job *j)
 		delivery_job_done(j);
 		return;
 	}
-	data = file_content(j, &len);
+	data = delivery_local_content(j, &len);
 	if (strstr(t->name_template, "%r") != NULL)
 		for (i = 0; i < j->nrcpt; i++)
 			file_one(j, i, i + 1, data, len);

@@ -89,9 +89,10 @@ maildir_name(const char *hostname)
 	    (long)getpid(), ++maildir_count, host);
 }
 
-/* maildir_content - "Return-Path: <sender>\n" and the message, CRLF -> LF */
-static char *
-maildir_content(const struct delivery_job *j, size_t *lenp)
+/* delivery_local_content - "Return-Path: <sender>\n" and the message,
+ * CRLF -> LF: what maildir and file outputs store */
+char *
+delivery_local_content(const struct delivery_job *j, size_t *lenp)
 {
 	char *head = xasprintf("Return-Path: <%s>\n", j->sender);
 	size_t hlen = strlen(head), i, o;
@@ -110,9 +111,9 @@ maildir_content(const struct delivery_job *j, size_t *lenp)
 	return out;
 }
 
-/* write_all - write(2) until done; 0 or -1 with errno */
-static int
-write_all(int fd, const char *p, size_t len)
+/* delivery_write_all - write(2) until done; 0 or -1 with errno */
+int
+delivery_write_all(int fd, const char *p, size_t len)
 {
 	ssize_t n;
 
@@ -145,7 +146,7 @@ maildir_store(const char *path, const char *name, const char *data, size_t len,
 		*what = xasprintf("create %s", tmp);
 		goto out;
 	}
-	if (write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+	if (delivery_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
 		err = errno;
 		close(fd);
 	} else if (close(fd) == -1)
@@ -187,7 +188,7 @@ delivery_maildir_run(struct delivery_job *j)
 		err = errno;
 	if (err == 0) {
 		name = maildir_name(delivery_conf()->hostname);
-		data = maildir_content(j, &len);
+		data = delivery_local_content(j, &len);
 		err = maildir_store(path, name, data, len, &what);
 	}
 	if (err == 0) {
