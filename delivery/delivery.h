@@ -217,5 +217,9 @@ int delivery_tls_describe(struct ssl_st *ssl, char *buf, size_t len);
 char *delivery_local_content(const struct delivery_job *j, size_t *lenp);
 /* delivery_write_all - write(2) until done; 0 or -1 with errno */
 int delivery_write_all(int fd, const char *p, size_t len);
+/* delivery_store_atomic - tmp, write, fsync, rename to dst, fsync dstdir;
+ * 0 or an errno with *step naming the failed step */
+int delivery_store_atomic(const char *tmp, const char *dst, const char *dstdir,
+    const char *data, size_t len, const char **step);
 
 #endif

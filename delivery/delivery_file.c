@@ -123,40 +123,16 @@ delivery_file_name(const char *tmpl, const struct delivery_job *j, time_t now,
 	    outlen);
 }
 
-/* file_store - DIR/.tmp-..., write, fsync, rename to DIR/NAME, fsync DIR;
- * 0 or an errno with *what naming the step */
+/* file_store - DIR/.tmp-..., then DIR/NAME atomically
+ * (delivery_store_atomic); 0 or an errno with *what naming the step */
 static int
 file_store(const char *dir, const char *name, const char *data, size_t len,
     const char **what)
 {
 	char *tmp = xasprintf("%s/.tmp-%ld-%lu", dir, (long)getpid(), ++file_count);
 	char *dst = xasprintf("%s/%s", dir, name);
-	int fd, err = 0;
+	int err = delivery_store_atomic(tmp, dst, dir, data, len, what);
 
-	*what = "create a temporary file";
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		err = errno;
-		goto out;
-	}
-	*what = "write";
-	if (delivery_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-		err = errno;
-		close(fd);
-	} else if (close(fd) == -1)
-		err = errno;
-	if (err == 0) {
-		*what = "rename";
-		if (rename(tmp, dst) == -1)
-			err = errno;
-	}
-	if (err != 0)
-		unlink(tmp);
-	else if (fsync_dir(dir) == -1) {
-		*what = "fsync the directory";
-		err = errno;
-	}
-out:
 	free(tmp);
 	free(dst);
 	return err;

@@ -129,8 +129,40 @@ delivery_write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-/* maildir_store - tmp/NAME, write, fsync, rename to new/NAME, fsync new/;
- * 0, or an errno with *what saying which step on which file */
+/* delivery_store_atomic - create tmp (O_EXCL), write, fsync, rename to
+ * dst, fsync dstdir: after 0 the file survives a power loss. Otherwise
+ * an errno, tmp removed, *step naming the step that failed */
+int
+delivery_store_atomic(const char *tmp, const char *dst, const char *dstdir,
+    const char *data, size_t len, const char **step)
+{
+	int fd, err = 0;
+
+	*step = "create";
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return errno;
+	*step = "write";
+	if (delivery_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
+		err = errno;
+		close(fd);
+	} else if (close(fd) == -1)
+		err = errno;
+	if (err == 0) {
+		*step = "rename";
+		if (rename(tmp, dst) == -1)
+			err = errno;
+	}
+	if (err != 0) {
+		unlink(tmp);
+		return err;
+	}
+	*step = "fsync the directory";
+	return fsync_dir(dstdir) == -1 ? errno : 0;
+}
+
+/* maildir_store - tmp/NAME, then new/NAME atomically (see above); 0, or
+ * an errno with *what saying which step on which file */
 static int
 maildir_store(const char *path, const char *name, const char *data, size_t len,
     char **what)
@@ -138,36 +170,12 @@ maildir_store(const char *path, const char *name, const char *data, size_t len,
 	char *tmp = xasprintf("%s/tmp/%s", path, name);
 	char *dst = xasprintf("%s/new/%s", path, name);
 	char *newdir = xasprintf("%s/new", path);
-	int fd, err = 0;
+	const char *step;
+	int err;
 
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		err = errno;
-		*what = xasprintf("create %s", tmp);
-		goto out;
-	}
-	if (delivery_write_all(fd, data, len) == -1 || fsync(fd) == -1) {
-		err = errno;
-		close(fd);
-	} else if (close(fd) == -1)
-		err = errno;
-	if (err != 0) {
-		*what = xasprintf("write %s", tmp);
-		unlink(tmp);
-		goto out;
-	}
-	if (rename(tmp, dst) == -1) {
-		err = errno;
-		*what = xasprintf("rename %s to %s", tmp, dst);
-		unlink(tmp);
-		goto out;
-	}
-	/* the file is in new/ now; without this a power loss could lose it */
-	if (fsync_dir(newdir) == -1) {
-		err = errno;
-		*what = xasprintf("fsync %s", newdir);
-	}
-out:
+	if ((err = delivery_store_atomic(tmp, dst, newdir, data, len, &step)) != 0)
+		*what = xasprintf("%s %s", step, strcmp(step, "rename") == 0 ? dst :
+		    strcmp(step, "fsync the directory") == 0 ? newdir : tmp);
 	free(tmp);
 	free(dst);
 	free(newdir);
