@@ -30,6 +30,14 @@ static const char *const reject_names[REJ_MAX] = {
 	[REJ_SYNTAX] = "syntax",
 	[REJ_QUEUE_ERROR] = "queue_error",
 	[REJ_PROTOCOL] = "protocol",
+	[REJ_ACCESS] = "access_denied",
+	[REJ_CONN_LIMIT] = "connection_limit",
+	[REJ_MESSAGE_RATE] = "message_rate",
+	[REJ_AUTH_FAILED] = "auth_failed",
+	[REJ_AUTH_LOCKOUT] = "auth_lockout",
+	[REJ_TLS_REQUIRED] = "tls_required",
+	[REJ_SENDER] = "sender_denied",
+	[REJ_TIMEOUT] = "timeout",
 };
 
 static const char *const delivery_names[DLV_MAX] = {

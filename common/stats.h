@@ -18,7 +18,7 @@
 #include <sys/types.h>
 
 #define STATS_MAX_CHILDREN 64
-#define STATS_MAGIC 0x70737431u /* "pst1" */
+#define STATS_MAGIC 0x70737432u /* "pst2": bump on any layout change */
 
 /* Why smtpd (or another receiver) refused a message or a recipient. */
 enum stats_reject {
@@ -28,6 +28,14 @@ enum stats_reject {
 	REJ_SYNTAX,            /* 501 bad address syntax */
 	REJ_QUEUE_ERROR,       /* 451/452 queue could not take it */
 	REJ_PROTOCOL,          /* 500/503/421 protocol abuse */
+	REJ_ACCESS,            /* 554 5.7.1 client not on the ingress allow-list */
+	REJ_CONN_LIMIT,        /* 421 4.7.0 too many connections from the client */
+	REJ_MESSAGE_RATE,      /* 450 4.7.1 too many messages from the client */
+	REJ_AUTH_FAILED,       /* 535 5.7.8 wrong credentials */
+	REJ_AUTH_LOCKOUT,      /* 421 4.7.0 too many AUTH failures */
+	REJ_TLS_REQUIRED,      /* 530 5.7.0 / 538 5.7.11 TLS first */
+	REJ_SENDER,            /* 553 5.7.1 sender domain not permitted */
+	REJ_TIMEOUT,           /* 421 4.4.2 idle or DATA time bound */
 	REJ_MAX
 };
 
