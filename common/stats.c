@@ -142,3 +142,33 @@ stats_delivery_name(enum stats_delivery d)
 {
 	return (unsigned)d < DLV_MAX ? delivery_names[d] : "unknown";
 }
+
+static const char *const dns_type_names[SDNS_MAX] = {
+	[SDNS_MX] = "mx", [SDNS_A] = "a", [SDNS_AAAA] = "aaaa", [SDNS_PTR] = "ptr",
+};
+
+static const char *const dns_result_names[SDNS_RESULT_MAX] = {
+	[SDNS_OK] = "ok", [SDNS_NOTFOUND] = "notfound", [SDNS_TEMPFAIL] = "tempfail",
+};
+
+/* stats_dns_type_name - label value of a DNS record type */
+const char *
+stats_dns_type_name(enum stats_dns_type t)
+{
+	return (unsigned)t < SDNS_MAX ? dns_type_names[t] : "unknown";
+}
+
+/* stats_dns_result_name - label value of a DNS lookup result */
+const char *
+stats_dns_result_name(enum stats_dns_result r)
+{
+	return (unsigned)r < SDNS_RESULT_MAX ? dns_result_names[r] : "unknown";
+}
+
+/* stats_dns - count one DNS lookup (no-op before stats_attach) */
+void
+stats_dns(enum stats_dns_type t, enum stats_dns_result r)
+{
+	if (stats != NULL && (unsigned)t < SDNS_MAX && (unsigned)r < SDNS_RESULT_MAX)
+		stats_add(&stats->dns_lookups[t][r], 1);
+}

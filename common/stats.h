@@ -58,6 +58,18 @@ enum stats_http_send {
 	HSEND_MAX
 };
 
+/* DNS lookups by record type and result (smtpd FCrDNS, delivery MX). */
+enum stats_dns_type { SDNS_MX = 0, SDNS_A, SDNS_AAAA, SDNS_PTR, SDNS_MAX };
+enum stats_dns_result {
+	SDNS_OK = 0,            /* an answer */
+	SDNS_NOTFOUND,          /* NXDOMAIN or no data */
+	SDNS_TEMPFAIL,          /* SERVFAIL, timeout, refused, no server */
+	SDNS_RESULT_MAX
+};
+
+/* smtpd listeners counted separately (conf listen sections, in order) */
+#define STATS_MAX_LISTENERS 32
+
 struct stats_child {
 	int32_t role;           /* enum proc_role; 0 = unused slot */
 	int32_t index;
@@ -86,6 +98,9 @@ struct stats_shm {
 	                                       0 opened, 1 reused (cached) */
 	uint64_t smtp_tls[2];               /* delivery: client TLS sessions,
 	                                       0 verified, 1 not verified */
+	uint64_t dns_lookups[SDNS_MAX][SDNS_RESULT_MAX]; /* smtpd, delivery */
+	uint64_t listener_sessions[STATS_MAX_LISTENERS]; /* smtpd: accepted */
+	int64_t listener_active[STATS_MAX_LISTENERS];    /* smtpd: open now */
 };
 
 extern struct stats_shm *stats;
@@ -106,5 +121,10 @@ int64_t stats_gauge_read(const int64_t *gauge);
 /* stats_reject_name, stats_delivery_name - label values ("relay_denied") */
 const char *stats_reject_name(enum stats_reject r);
 const char *stats_delivery_name(enum stats_delivery d);
+/* stats_dns_type_name, stats_dns_result_name - "mx", "tempfail" ... */
+const char *stats_dns_type_name(enum stats_dns_type t);
+const char *stats_dns_result_name(enum stats_dns_result r);
+/* stats_dns - count one DNS lookup */
+void stats_dns(enum stats_dns_type t, enum stats_dns_result r);
 
 #endif
