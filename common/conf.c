@@ -207,6 +207,20 @@ cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
+/* cb_window - a duration of at least one second (a counting window) */
+static int
+cb_window(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	time_t t;
+
+	note_line(cfg);
+	if (parse_duration(value, &t) == -1 || t < 1)
+		return bad_value(cfg, opt, "a duration of at least 1s such as 30s, "
+		    "1m or 1h", value);
+	*(long *)result = (long)t;
+	return 0;
+}
+
 /* cb_size - CFGT_INT holding bytes */
 static int
 cb_size(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -226,7 +240,7 @@ static const struct {
 	long min, max;
 	const char *what;
 } int_ranges[] = {
-	{ "smtpd_processes", 1, 16, "a number from 1 to 16" },
+	{ "smtpd_processes", 1, 16, "a number from 1 to 16" }, /* ANVIL_COLUMNS */
 	{ "delivery_processes", 1, 16, "a number from 1 to 16" },
 	{ "max_recipients", 1, 100000, "a number from 1 to 100000" },
 	{ "concurrency", 1, 10000, "a number from 1 to 10000" },
@@ -235,6 +249,10 @@ static const struct {
 	{ "port", 1, 65535, "a port from 1 to 65535" },
 	{ "reuse_max", 1, 100000, "a number from 1 to 100000" },
 	{ "auth_failure_limit", 0, 1000, "a number from 0 (no lock-out) to 1000" },
+	{ "smtpd_client_connection_limit", 0, 65535,
+	    "a number from 0 (no limit) to 65535" },
+	{ "smtpd_client_message_limit", 0, 1000000,
+	    "a number from 0 (no limit) to 1000000" },
 };
 
 /* cb_int_range - a decimal integer within the option's int_ranges row */
@@ -368,6 +386,33 @@ cb_cidr(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return str_result(value, result);
 }
 
+/* cb_client_allow - one smtpd_client_allow / client_allow entry: an IP
+ * address or CIDR network, or a host name pattern "mx.example.com",
+ * ".example.com" or "*.example.com" (stored lower-case, "*." as ".") */
+static int
+cb_client_allow(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const char *name = value;
+	struct cidr c;
+
+	note_line(cfg);
+	if (cidr_parse(value, &c) == 0)
+		return str_result(value, result);
+	if (strncmp(name, "*.", 2) == 0)
+		name += 2;
+	else if (*name == '.')
+		name++;
+	/* "10.1.2.300", "::g": a mistyped network, not a host name */
+	if (strpbrk(value, ":/") != NULL || !domain_valid(name, 0) ||
+	    strspn(name, "0123456789.") == strlen(name))
+		return bad_value(cfg, opt, "an IP address, a network such as "
+		    "192.0.2.0/24 or 2001:db8::/32, or a host name pattern such as "
+		    "mail.example.com or .example.com", value);
+	str_result(name != value ? name - 1 : name, result);
+	str_lower(ctx.strbuf);
+	return 0;
+}
+
 /* cb_control_socket - a Unix socket path that fits sun_path, or "" */
 static int
 cb_control_socket(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -379,12 +424,14 @@ cb_control_socket(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return str_result(value, result);
 }
 
-/* cb_domain - one relay domain, stored lower-case */
+/* cb_domain - one relay (or sender) domain, stored lower-case; UTF-8
+ * U-labels are accepted as written (no IDNA mapping: SMTPUTF8 clients
+ * send them as is) and only their ASCII letters are lower-cased */
 static int
 cb_domain(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	note_line(cfg);
-	if (!domain_valid(value, 0))
+	if (!domain_valid(value, 1))
 		return bad_value(cfg, opt, "a domain name without a trailing dot", value);
 	str_result(value, result);
 	str_lower(ctx.strbuf);
@@ -590,6 +637,7 @@ static cfg_opt_t listen_opts[] = {
 	CFG_BOOL_CB("debug", cfg_false, CFGF_NONE, cb_bool),
 	CFG_STR_CB("tls_cert", "", CFGF_NONE, cb_string),
 	CFG_STR_CB("tls_key", "", CFGF_NONE, cb_string),
+	CFG_STR_LIST_CB("client_allow", "{}", CFGF_NONE, cb_client_allow),
 	CFG_END()
 };
 
@@ -689,12 +737,18 @@ static cfg_opt_t root_opts[] = {
 	CFG_INT_CB("max_message_size", 25 * 1024 * 1024, CFGF_NONE, cb_size),
 	CFG_INT_CB("max_recipients", 100, CFGF_NONE, cb_int_range),
 	CFG_INT_CB("smtpd_timeout", 300, CFGF_NONE, cb_duration),
+	CFG_INT_CB("smtpd_data_timeout", 600, CFGF_NONE, cb_duration),
 	CFG_STR_CB("tls_cert", "", CFGF_NONE, cb_string),
 	CFG_STR_CB("tls_key", "", CFGF_NONE, cb_string),
 	CFG_STR_CB("users_file", "", CFGF_NONE, cb_string),
 	CFG_BOOL_CB("received_show_auth", cfg_false, CFGF_NONE, cb_bool),
 	CFG_INT_CB("auth_failure_limit", 10, CFGF_NONE, cb_int_range),
 	CFG_INT_CB("auth_failure_window", 600, CFGF_NONE, cb_duration),
+	CFG_INT_CB("smtpd_client_connection_limit", 50, CFGF_NONE, cb_int_range),
+	CFG_INT_CB("smtpd_client_message_limit", 0, CFGF_NONE, cb_int_range),
+	CFG_INT_CB("smtpd_client_message_window", 60, CFGF_NONE, cb_window),
+	CFG_STR_LIST_CB("smtpd_client_allow", "{}", CFGF_NONE, cb_client_allow),
+	CFG_BOOL_CB("smtpd_sender_local_only", cfg_false, CFGF_NONE, cb_bool),
 	CFG_SEC("smtp_user", smtp_user_opts, SEC_FLAGS),
 	CFG_SEC("queue", queue_opts, CFGF_NONE),
 	CFG_SEC("transport", transport_opts, SEC_FLAGS),
@@ -1273,6 +1327,49 @@ listen_tls_file(cfg_t *s, cfg_t *cfg, const char *name, const char *cwd)
 	return *v != '\0' ? abs_path(cwd, v) : xstrdup("");
 }
 
+/* conf_fill_client_allow - the validated entries of list option name
+ * of sec: networks into a->nets, host name patterns into a->names */
+static void
+conf_fill_client_allow(struct conf_client_allow *a, cfg_t *sec, const char *name)
+{
+	size_t i, n = cfg_size(sec, name);
+	const char *v;
+	struct cidr c;
+
+	a->names = xcalloc(n + 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		v = cfg_getnstr(sec, name, (unsigned)i);
+		if (cidr_parse(v, &c) == 0) {
+			if (netlist_add(&a->nets, v) == -1)
+				panic("conf: validated network failed to parse");
+		} else
+			a->names[a->nnames++] = xstrdup(v);
+	}
+}
+
+/* conf_free_client_allow - what conf_fill_client_allow allocated */
+static void
+conf_free_client_allow(struct conf_client_allow *a)
+{
+	netlist_free(&a->nets);
+	strv_free(a->names, a->nnames);
+	a->names = NULL;
+	a->nnames = 0;
+}
+
+/* conf_client_allow_for - the allow-list of listener i: its own when
+ * it has entries, else the global one */
+const struct conf_client_allow *
+conf_client_allow_for(const struct conf *c, size_t i)
+{
+	const struct conf_client_allow *l;
+
+	if (i >= c->nlisten)
+		return &c->client_allow;
+	l = &c->listen[i].client_allow;
+	return l->nets.n > 0 || l->nnames > 0 ? l : &c->client_allow;
+}
+
 /* conf_fill_listen_smtpd - one listener's smtpd options; -1 (error set)
  * when TLS is needed but no readable certificate is configured */
 static int
@@ -1285,6 +1382,7 @@ conf_fill_listen_smtpd(struct conf *c, struct conf_listen *l, cfg_t *s, cfg_t *c
 	l->auth_cleartext = cfg_getbool(s, "auth_cleartext") == cfg_true;
 	l->submission = cfg_getbool(s, "submission") == cfg_true;
 	l->debug = cfg_getbool(s, "debug") == cfg_true;
+	conf_fill_client_allow(&l->client_allow, s, "client_allow");
 	l->tls_cert = listen_tls_file(s, cfg, "tls_cert", cwd);
 	l->tls_key = listen_tls_file(s, cfg, "tls_key", cwd);
 	if (*l->tls_key == '\0' && *l->tls_cert != '\0') {
@@ -1320,6 +1418,13 @@ conf_fill_smtpd(struct conf *c, cfg_t *cfg, const char *cwd)
 	c->received_show_auth = cfg_getbool(cfg, "received_show_auth") == cfg_true;
 	c->auth_failure_limit = (int)cfg_getint(cfg, "auth_failure_limit");
 	c->auth_failure_window = (time_t)cfg_getint(cfg, "auth_failure_window");
+	c->client_connection_limit = (int)cfg_getint(cfg,
+	    "smtpd_client_connection_limit");
+	c->client_message_limit = (int)cfg_getint(cfg, "smtpd_client_message_limit");
+	c->client_message_window = (time_t)cfg_getint(cfg,
+	    "smtpd_client_message_window");
+	conf_fill_client_allow(&c->client_allow, cfg, "smtpd_client_allow");
+	c->sender_local_only = cfg_getbool(cfg, "smtpd_sender_local_only") == cfg_true;
 	for (i = 0; i < c->nlisten; i++)
 		if (conf_fill_listen_smtpd(c, &c->listen[i],
 		    cfg_getnsec(cfg, "listen", (unsigned)i), cfg, cwd) == -1)
@@ -1336,7 +1441,9 @@ conf_free_smtpd(struct conf *c)
 	for (i = 0; i < c->nlisten; i++) {
 		free(c->listen[i].tls_cert);
 		free(c->listen[i].tls_key);
+		conf_free_client_allow(&c->listen[i].client_allow);
 	}
+	conf_free_client_allow(&c->client_allow);
 	for (i = 0; i < c->nusers; i++) {
 		free(c->users[i].name);
 		explicit_bzero(c->users[i].password, strlen(c->users[i].password));
@@ -1405,6 +1512,7 @@ conf_fill_root(struct conf *c, cfg_t *cfg, const char *cwd)
 	c->max_message_size = (size_t)cfg_getint(cfg, "max_message_size");
 	c->max_recipients = (int)cfg_getint(cfg, "max_recipients");
 	c->smtpd_timeout = (time_t)cfg_getint(cfg, "smtpd_timeout");
+	c->smtpd_data_timeout = (time_t)cfg_getint(cfg, "smtpd_data_timeout");
 }
 
 /* strlist_copy - a NULL-ended copy of a string list option */
@@ -1896,20 +2004,25 @@ conf_dump_scalars(const struct conf *c, FILE *fp)
 	fprintf(fp, "max_message_size = %zu\n", c->max_message_size);
 	fprintf(fp, "max_recipients = %d\n", c->max_recipients);
 	fprintf(fp, "smtpd_timeout = %llds\n", (long long)c->smtpd_timeout);
+	fprintf(fp, "smtpd_client_connection_limit = %d\n",
+	    c->client_connection_limit);
+	fprintf(fp, "smtpd_client_message_limit = %d\n", c->client_message_limit);
+	fprintf(fp, "smtpd_client_message_window = %llds\n",
+	    (long long)c->client_message_window);
+	fprintf(fp, "smtpd_data_timeout = %llds\n", (long long)c->smtpd_data_timeout);
 	fprintf(fp, "default_transport = %s\n", c->default_transport->name);
 	fprintf(fp, "http_listen = %s\n", c->http_listen);
 }
 
-/* conf_dump_lists - trusted_networks, relay_domains and the queue */
+/* conf_dump_nets - " 192.0.2.0/24 2001:db8::/32" */
 static void
-conf_dump_lists(const struct conf *c, FILE *fp)
+conf_dump_nets(const struct netlist *l, FILE *fp)
 {
 	char buf[64];
 	size_t i;
 
-	fprintf(fp, "trusted_networks =");
-	for (i = 0; i < c->trusted_networks.n; i++) {
-		const struct cidr *n = &c->trusted_networks.net[i];
+	for (i = 0; i < l->n; i++) {
+		const struct cidr *n = &l->net[i];
 		int v4 = n->prefix >= 96 && memcmp(n->addr,
 		    "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0;
 
@@ -1917,9 +2030,39 @@ conf_dump_lists(const struct conf *c, FILE *fp)
 		    sizeof(buf));
 		fprintf(fp, " %s/%d", buf, v4 ? n->prefix - 96 : n->prefix);
 	}
+}
+
+/* conf_dump_client_allow - "label = networks names" (no newline) */
+static void
+conf_dump_client_allow(const char *label, const struct conf_client_allow *a,
+    FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp, "%s =", label);
+	conf_dump_nets(&a->nets, fp);
+	for (i = 0; i < a->nnames; i++)
+		fprintf(fp, " %s", a->names[i]);
+}
+
+/* conf_dump_lists - trusted_networks, relay_domains and the queue */
+static void
+conf_dump_lists(const struct conf *c, FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp, "trusted_networks =");
+	conf_dump_nets(&c->trusted_networks, fp);
 	fprintf(fp, "\nrelay_domains =");
 	for (i = 0; i < c->nrelay_domains; i++)
 		fprintf(fp, " %s", c->relay_domains[i]);
+	conf_dump_client_allow("\nsmtpd_client_allow", &c->client_allow, fp);
+	for (i = 0; i < c->nlisten; i++) {
+		fprintf(fp, "\nlisten.%s.", c->listen[i].name);
+		conf_dump_client_allow("client_allow", &c->listen[i].client_allow, fp);
+	}
+	fprintf(fp, "\nsmtpd_sender_local_only = %s",
+	    c->sender_local_only ? "yes" : "no");
 	fprintf(fp, "\nqueue.retry_base = %llds\n", (long long)c->queue.retry_base);
 	fprintf(fp, "queue.retry_factor = %g\n", c->queue.retry_factor);
 	fprintf(fp, "queue.retry_cap = %llds\n", (long long)c->queue.retry_cap);

@@ -33,6 +33,16 @@ enum transport_type {
 enum conf_listen_mode { LISTEN_MODE_SMTP = 0, LISTEN_MODE_SMTPS };
 enum conf_auth_policy { LISTEN_AUTH_OFF = 0, LISTEN_AUTH_OPTIONAL, LISTEN_AUTH_REQUIRED };
 
+/* smtpd_client_allow / a listener's client_allow: who may connect
+ * (both empty: anyone); see postern-smtpd(8) "Ingress allow-list". */
+struct conf_client_allow {
+	struct netlist nets;    /* entries that are an IP address or CIDR */
+	char **names;           /* host name patterns, lower-case: "mx.example.com"
+	                           exact, ".example.com" its subdomains ("*."
+	                           written in the file is stored as ".") */
+	size_t nnames;
+};
+
 struct conf_listen {
 	char *name;             /* section title */
 	char *address;          /* "127.0.0.1:25", "[::1]:25", "*:25" */
@@ -44,6 +54,7 @@ struct conf_listen {
 	int debug;              /* log the whole dialogue */
 	char *tls_cert;         /* resolved: the listener's or the global; "" = none */
 	char *tls_key;
+	struct conf_client_allow client_allow; /* empty = the global list */
 };
 
 /* A smtp_user section or users_file line: an AUTH identity (smtpd). */
@@ -170,14 +181,23 @@ struct conf {
 	size_t max_message_size;
 	int max_recipients;
 	time_t smtpd_timeout;   /* idle time per command */
+	time_t smtpd_data_timeout; /* a whole DATA/BDAT phase, 0 = no bound */
 	char *tls_cert;         /* smtpd server certificate (PEM chain), "" = none */
 	char *tls_key;          /* its private key (PEM) */
 	char *users_file;       /* "name:hash:dom1,dom2" lines, "" = none */
 	int received_show_auth; /* name the AUTH user in Received: */
 	int auth_failure_limit; /* AUTH failures per client IP, 0 = no lock-out */
 	time_t auth_failure_window; /* ... counted over this long */
+	int client_connection_limit; /* connections at once per client IP,
+	                                0 = no limit (common/anvil.h) */
+	int client_message_limit;    /* MAIL commands per client IP per
+	                                window, 0 = no limit */
+	time_t client_message_window; /* ... that window */
 	struct conf_user *users;        /* smtp_user sections, then users_file */
 	size_t nusers;
+	struct conf_client_allow client_allow; /* smtpd_client_allow */
+	int sender_local_only;  /* unauthenticated, untrusted: MAIL FROM a
+	                           relay domain, the hostname or <> only */
 
 	struct conf_queue queue;
 
@@ -218,6 +238,10 @@ const struct conf_tls_policy *conf_tls_policy_for(const struct conf *c,
 const struct conf_user *conf_user_find(const struct conf *c, const char *name);
 /* conf_is_relay_domain - 1 if domain is listed in relay_domains */
 int conf_is_relay_domain(const struct conf *c, const char *domain);
+/* conf_client_allow_for - the allow-list of listener i: its own when
+ * it has entries, else the global one (maybe empty: anyone) */
+const struct conf_client_allow *conf_client_allow_for(const struct conf *c,
+    size_t i);
 /* conf_dump - print the effective configuration (posternctl) */
 void conf_dump(const struct conf *c, FILE *fp);
 

@@ -6,7 +6,8 @@
  * behaviour (the master went away: exit at once).
  * SECURITY: runs with the master's privileges until the caller invokes
  * priv_drop(); opens nothing but the config file. Never trusts its
- * environment beyond POSTERN_LISTEN_FDS, which is range-checked.
+ * environment beyond POSTERN_LISTEN_FDS and POSTERN_ANVIL_FD, which are
+ * range-checked.
  * STANDARDS: none.
  */
 #include "config.h"
@@ -100,6 +101,25 @@ child_listen_fds(void)
 	v = strtol(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < 0 || v > 256)
 		return 0;
+	return (int)v;
+}
+
+/* child_anvil_fd - POSTERN_ANVIL_FD: a descriptor after the listeners,
+ * -1 when absent or malformed */
+int
+child_anvil_fd(void)
+{
+	const char *s = getenv(PROC_ENV_ANVIL_FD);
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < PROC_FD_LISTEN0 ||
+	    v > PROC_FD_LISTEN0 + 256)
+		return -1;
 	return (int)v;
 }
 

@@ -22,6 +22,9 @@
  *                        socket (Unix, conf control_socket). Their count
  *                        is in the environment variable
  *                        POSTERN_LISTEN_FDS.
+ *   (after the listeners) smtpd only: the memfd of the per-client table
+ *                        shared by the smtpd processes (common/anvil.h);
+ *                        its number is in POSTERN_ANVIL_FD.
  * Nothing else is inherited; stdin is /dev/null, stdout/stderr are the
  * master's.
  */
@@ -33,6 +36,7 @@
 #define PROC_FD_QUEUE 5
 #define PROC_FD_LISTEN0 6
 #define PROC_ENV_LISTEN_FDS "POSTERN_LISTEN_FDS"
+#define PROC_ENV_ANVIL_FD "POSTERN_ANVIL_FD"
 
 enum proc_role {
 	PROC_MASTER = 0,
@@ -82,5 +86,7 @@ void child_ready(struct child *ch);
 void child_args_parse(int argc, char **argv, struct child_args *a);
 /* child_listen_fds - number of PROC_FD_LISTEN0.. descriptors (env) */
 int child_listen_fds(void);
+/* child_anvil_fd - smtpd: the anvil descriptor (env), -1 without one */
+int child_anvil_fd(void);
 
 #endif

@@ -38,6 +38,7 @@ static const char *const reject_names[REJ_MAX] = {
 	[REJ_TLS_REQUIRED] = "tls_required",
 	[REJ_SENDER] = "sender_denied",
 	[REJ_TIMEOUT] = "timeout",
+	[REJ_AUTH_REQUIRED] = "auth_required",
 };
 
 static const char *const delivery_names[DLV_MAX] = {
@@ -171,4 +172,76 @@ stats_dns(enum stats_dns_type t, enum stats_dns_result r)
 {
 	if (stats != NULL && (unsigned)t < SDNS_MAX && (unsigned)r < SDNS_RESULT_MAX)
 		stats_add(&stats->dns_lookups[t][r], 1);
+}
+
+static const char *const reason_names[SREASON_MAX] = {
+	[SREASON_OTHER] = "other",
+	[SREASON_ADDRESS] = "address",
+	[SREASON_MAILBOX] = "mailbox",
+	[SREASON_SYSTEM] = "system",
+	[SREASON_NETWORK] = "network",
+	[SREASON_PROTOCOL] = "protocol",
+	[SREASON_CONTENT] = "content",
+	[SREASON_POLICY] = "policy",
+	[SREASON_EXPIRED] = "expired",
+};
+
+static const char *const dsn_names[SDSN_MAX] = {
+	[SDSN_FAILED] = "failed",
+	[SDSN_DELAYED] = "delayed",
+};
+
+static const char *const queue_state_names[SQUEUE_MAX] = {
+	[SQUEUE_ACTIVE] = "active",
+	[SQUEUE_PENDING] = "pending",
+	[SQUEUE_DEFERRED] = "deferred",
+	[SQUEUE_HELD] = "held",
+	[SQUEUE_BROKEN] = "broken",
+};
+
+/* stats_reason_name - label value of a deferral or bounce reason */
+const char *
+stats_reason_name(enum stats_reason r)
+{
+	return (unsigned)r < SREASON_MAX ? reason_names[r] : "unknown";
+}
+
+/* stats_dsn_name - label value of a DSN action */
+const char *
+stats_dsn_name(enum stats_dsn d)
+{
+	return (unsigned)d < SDSN_MAX ? dsn_names[d] : "unknown";
+}
+
+/* stats_queue_state_name - label value of a queue state */
+const char *
+stats_queue_state_name(enum stats_queue_state q)
+{
+	return (unsigned)q < SQUEUE_MAX ? queue_state_names[q] : "unknown";
+}
+
+/* stats_reason_of - the RFC 3463 subject of "C.S.D" as a reason; "other"
+ * when dsn is not such a code or its subject is 0 or unknown */
+enum stats_reason
+stats_reason_of(const char *dsn)
+{
+	if (dsn == NULL || (dsn[0] != '2' && dsn[0] != '4' && dsn[0] != '5') ||
+	    dsn[1] != '.' || dsn[2] < '1' || dsn[2] > '7' || dsn[3] != '.')
+		return SREASON_OTHER;
+	return (enum stats_reason)(SREASON_ADDRESS + (dsn[2] - '1'));
+}
+
+/* stats_outcome - count one recipient outcome by transport type, and a
+ * deferral or bounce by reason (no-op before stats_attach) */
+void
+stats_outcome(int transport, enum stats_delivery d, enum stats_reason why)
+{
+	if (stats == NULL || (unsigned)d >= DLV_MAX || (unsigned)why >= SREASON_MAX)
+		return;
+	if (transport > 0 && transport < STATS_TRANSPORT_MAX)
+		stats_add(&stats->transport_deliveries[transport][d], 1);
+	if (d == DLV_DEFERRED)
+		stats_add(&stats->deferrals[why], 1);
+	else if (d == DLV_BOUNCED)
+		stats_add(&stats->bounces[why], 1);
 }

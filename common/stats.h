@@ -36,6 +36,7 @@ enum stats_reject {
 	REJ_TLS_REQUIRED,      /* 530 5.7.0 / 538 5.7.11 TLS first */
 	REJ_SENDER,            /* 553 5.7.1 sender domain not permitted */
 	REJ_TIMEOUT,           /* 421 4.4.2 idle or DATA time bound */
+	REJ_AUTH_REQUIRED,     /* 530 5.7.0 MAIL before AUTH where required */
 	REJ_MAX
 };
 
@@ -69,6 +70,42 @@ enum stats_dns_result {
 
 /* smtpd listeners counted separately (conf listen sections, in order) */
 #define STATS_MAX_LISTENERS 32
+/* smtpd processes with their own row of open-session gauges (conf:
+ * smtpd_processes is 1 to 16) */
+#define STATS_MAX_SMTPD 16
+
+/* Deliveries by transport: indexed by conf.h's enum transport_type
+ * (1 maildir ... 6 http; 0 unused), room for two more types. */
+#define STATS_TRANSPORT_MAX 8
+
+/* Why a recipient was deferred or bounced: the subject of its RFC 3463
+ * enhanced status code (X.1.Y address ... X.7.Y policy), or the queue
+ * lifetime running out (bounces only). */
+enum stats_reason {
+	SREASON_OTHER = 0,      /* no or an unknown subject (X.0.Y) */
+	SREASON_ADDRESS,        /* X.1.Y */
+	SREASON_MAILBOX,        /* X.2.Y */
+	SREASON_SYSTEM,         /* X.3.Y */
+	SREASON_NETWORK,        /* X.4.Y: connection and routing */
+	SREASON_PROTOCOL,       /* X.5.Y */
+	SREASON_CONTENT,        /* X.6.Y */
+	SREASON_POLICY,         /* X.7.Y: security and policy */
+	SREASON_EXPIRED,        /* queue.lifetime passed (dsn 4.4.7) */
+	SREASON_MAX
+};
+
+/* The DSNs queued makes (RFC 3464 Action). */
+enum stats_dsn { SDSN_FAILED = 0, SDSN_DELAYED, SDSN_MAX };
+
+/* What a queued message is doing (queue gauge by state). */
+enum stats_queue_state {
+	SQUEUE_ACTIVE = 0,      /* a delivery job is in flight (or finishing) */
+	SQUEUE_PENDING,         /* waiting for its first attempt */
+	SQUEUE_DEFERRED,        /* a recipient failed temporarily: waits to retry */
+	SQUEUE_HELD,            /* every waiting recipient is on hold */
+	SQUEUE_BROKEN,          /* its index record is unreadable: kept aside */
+	SQUEUE_MAX
+};
 
 struct stats_child {
 	int32_t role;           /* enum proc_role; 0 = unused slot */
@@ -100,7 +137,21 @@ struct stats_shm {
 	                                       0 verified, 1 not verified */
 	uint64_t dns_lookups[SDNS_MAX][SDNS_RESULT_MAX]; /* smtpd, delivery */
 	uint64_t listener_sessions[STATS_MAX_LISTENERS]; /* smtpd: accepted */
-	int64_t listener_active[STATS_MAX_LISTENERS];    /* smtpd: open now */
+	int64_t listener_active[STATS_MAX_LISTENERS];    /* unused: see
+	                                       smtpd_listener_active */
+	/* metrics of issue 6 (label values in stats.c): */
+	uint64_t smtpd_tls_failed;          /* smtpd: handshakes never completed */
+	uint64_t smtp_tls_failed;           /* delivery: client handshakes failed */
+	uint64_t transport_deliveries[STATS_TRANSPORT_MAX][DLV_MAX]; /* queued */
+	uint64_t deferrals[SREASON_MAX];    /* queued: deferred results, by reason */
+	uint64_t bounces[SREASON_MAX];      /* queued: bounced recipients */
+	uint64_t dsn_messages[SDSN_MAX];    /* queued: DSNs queued, by action */
+	int64_t queue_state[SQUEUE_MAX];    /* queued gauge: messages by state */
+	int64_t queue_oldest_ms;            /* queued gauge: arrival of the oldest
+	                                       message (unix ms), 0 when empty */
+	/* smtpd process i (-i): sessions open now per listener; each process
+	 * zeroes its row at start, so a crashed one leaves nothing behind */
+	int64_t smtpd_listener_active[STATS_MAX_SMTPD][STATS_MAX_LISTENERS];
 };
 
 extern struct stats_shm *stats;
@@ -126,5 +177,15 @@ const char *stats_dns_type_name(enum stats_dns_type t);
 const char *stats_dns_result_name(enum stats_dns_result r);
 /* stats_dns - count one DNS lookup */
 void stats_dns(enum stats_dns_type t, enum stats_dns_result r);
+/* stats_reason_name, stats_dsn_name, stats_queue_state_name - label
+ * values ("network", "failed", "deferred") */
+const char *stats_reason_name(enum stats_reason r);
+const char *stats_dsn_name(enum stats_dsn d);
+const char *stats_queue_state_name(enum stats_queue_state q);
+/* stats_reason_of - the reason of an enhanced status code ("4.4.1") */
+enum stats_reason stats_reason_of(const char *dsn);
+/* stats_outcome - count one recipient outcome by transport type and, for
+ * a deferral or a bounce, by reason (the caller counts deliveries[]) */
+void stats_outcome(int transport, enum stats_delivery d, enum stats_reason why);
 
 #endif

@@ -38,5 +38,7 @@ int set_cloexec(int fd);
 int mkdir_p(const char *path, unsigned mode);
 /* fsync_dir - open path O_DIRECTORY and fsync it; 0 or -1/errno */
 int fsync_dir(const char *path);
+/* raise_nofile - soft RLIMIT_NOFILE up to the hard limit (warns on failure) */
+void raise_nofile(void);
 
 #endif

@@ -24,9 +24,14 @@
  * the replies are matched in order (RFC 2920). A message needing an
  * extension the peer lacks is deferred, never sent anyway: SMTPUTF8 for
  * non-ASCII addresses (4.6.7), 8BITMIME for an 8-bit message (4.6.3; no
- * downgrade to 7 bit is attempted). Each result of a connected session
- * ends with "[TLS=none]" or "[TLS=TLSv1.3 cipher=... verified=yes]", and
- * every TLS handshake is logged with the same words.
+ * downgrade to 7 bit is attempted). Whether a message needs SMTPUTF8 is
+ * inferred, not carried in the envelope: a non-ASCII sender or recipient
+ * needs it (deferred without it); UTF-8 in the header section alone asks
+ * for it when the peer offers it (RFC 6531 3.4), and is otherwise sent
+ * with BODY=8BITMIME as legacy 8-bit headers always were. Each result
+ * of a connected session ends with "[TLS=none]" or "[TLS=TLSv1.3
+ * cipher=... verified=yes]", and every TLS handshake is logged with the
+ * same words.
  * SECURITY: runs unprivileged; the peer is an untrusted network server:
  * replies are length-bounded (per line and in total), malformed replies
  * end the session with a temporary failure, and nothing the peer says is
@@ -123,7 +128,7 @@ struct relay {
 	int auth_plain, auth_login;
 	unsigned long long size_limit;
 	/* this message and this connection */
-	int eightbit, utf8;
+	int eightbit, utf8, utf8hdr;
 	int pipelined, mail_failed;
 	int connected, tls_on, no_tls, authed;
 	int data_sent;                  /* "." written: message handed over */
@@ -597,7 +602,7 @@ send_envelope(struct relay *r)
 	r->data_sent = 0;
 	relay_cmd(r, RS_MAIL, "MAIL FROM:<%s>%s%s%s", j->sender, size,
 	    r->has_8bitmime && r->eightbit ? " BODY=8BITMIME" : "",
-	    r->utf8 ? " SMTPUTF8" : "");
+	    r->utf8 || (r->utf8hdr && r->has_smtputf8) ? " SMTPUTF8" : "");
 	if (!r->pipelined)
 		return;
 	for (i = 0; i < r->nri; i++)
@@ -743,12 +748,15 @@ tls_start(struct relay *r)
 	SSL *ssl;
 
 	ssl = delivery_tls_new(r->d.ca_file, t->host, err, sizeof(err));
-	if (ssl == NULL)
+	if (ssl == NULL) {
+		stats_add(&stats->smtp_tls_failed, 1);
 		return relay_next(r, 0, "4.7.5", "TLS setup for %s failed: %s", r->relay, err);
+	}
 	tb = bufferevent_openssl_filter_new(delivery_base(), r->bev, ssl,
 	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	if (tb == NULL) {
 		SSL_free(ssl);
+		stats_add(&stats->smtp_tls_failed, 1);
 		return relay_next(r, 0, "4.7.5", "TLS setup for %s failed", r->relay);
 	}
 	r->bev = tb;
@@ -1114,6 +1122,7 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (r->state == RS_TLS) {
+		stats_add(&stats->smtp_tls_failed, 1);
 		tls_error_text(bev, err, why, sizeof(why));
 		relay_next(r, r->d.tls == CONF_TLS_MAY && !r->d.tls_implicit &&
 		    !r->d.tls_verify_used, "4.7.5", "TLS handshake with %s failed: %s",
@@ -1244,6 +1253,34 @@ needs_utf8(const struct delivery_job *j, const size_t *ri, size_t nri)
 	return 0;
 }
 
+/* utf8_header - 1 if the header section has non-ASCII octets and they
+ * all form UTF-8 sequences (RFC 6532 headers, not legacy 8-bit ones) */
+static int
+utf8_header(const char *m, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)m;
+	size_t i, k, n;
+	int seen = 0;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == '\n' && i + 1 < len && (p[i + 1] == '\n' ||
+		    (p[i + 1] == '\r' && i + 2 < len && p[i + 2] == '\n')))
+			break;          /* the empty line ends the header section */
+		if (p[i] < 0x80)
+			continue;
+		n = p[i] >= 0xf0 && p[i] <= 0xf4 ? 3 : p[i] >= 0xe0 && p[i] <= 0xef ?
+		    2 : p[i] >= 0xc2 && p[i] <= 0xdf ? 1 : 0;
+		if (n == 0 || i + n >= len)
+			return 0;
+		for (k = 1; k <= n; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+		i += n;
+		seen = 1;
+	}
+	return seen;
+}
+
 /* has_8bit - 1 if any octet is >= 0x80 (then BODY=8BITMIME) */
 static int
 has_8bit(const char *m, size_t len)
@@ -1280,6 +1317,7 @@ smtp_deliver(struct delivery_job *j, const size_t *ri, size_t nri,
 	strlcpy(r->qid, j->queueid, sizeof(r->qid));
 	r->eightbit = has_8bit(j->msg, j->msglen);
 	r->utf8 = needs_utf8(j, ri, nri);
+	r->utf8hdr = r->eightbit && utf8_header(j->msg, j->msglen);
 	r->why[0] = r->whydsn[0] = '\0';
 	if (nri == 0) {
 		relay_close(r);

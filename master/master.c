@@ -39,6 +39,7 @@
 
 #include <event2/event.h>
 
+#include "anvil.h"
 #include "conf.h"
 #include "dkimkey.h"
 #include "log.h"
@@ -692,6 +693,7 @@ master_prepare(struct master *m)
 	}
 	pidf_check(m);
 	m->stats_fd = stats_create();
+	m->anvil_fd = anvil_create(&m->anvil);
 	if (listeners_update(m, m->conf, err, sizeof(err)) == -1 ||
 	    control_open(m, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -735,6 +737,7 @@ main(int argc, char **argv)
 	m.http.fd = -1;
 	m.control.fd = -1;
 	m.stats_fd = -1;
+	m.anvil_fd = -1;
 	while ((ch = getopt(argc, argv, "fc:")) != -1) {
 		if (ch == 'f')
 			m.foreground = 1;

@@ -16,6 +16,7 @@
 #include "proc.h"
 #include "stats.h"
 
+struct anvil;
 struct conf;
 struct event;
 struct event_base;
@@ -59,6 +60,8 @@ struct master {
 	int foreground;
 	struct event_base *base;
 	int stats_fd;
+	int anvil_fd;                   /* per-client table, smtpd only */
+	struct anvil *anvil;            /* its mapping: columns reset only */
 
 	struct mlistener *listen;       /* parallel to conf->listen */
 	size_t nlisten;

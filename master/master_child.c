@@ -11,7 +11,11 @@
  * and never drops it: replacements must be able to read keys and the
  * children drop privileges themselves (common/privdrop.h). A child gets
  * exactly fds 0-2, its control socket, the stats memfd, its queue link
- * and its listeners; everything else is closed before execv(). Children
+ * and its listeners (smtpd also the anvil memfd, common/anvil.h: only
+ * the processes that enforce per-client limits may change them);
+ * everything else is closed before execv(). When an smtpd exits, its
+ * column of the anvil is reset before a replacement starts, so the
+ * connections of a crashed process never stay counted. Children
  * are trusted to speak the IPC protocol; a malformed control frame is
  * fatal only to the channel's process (common/ipc.h).
  * STANDARDS: none.
@@ -32,6 +36,7 @@
 
 #include <event2/event.h>
 
+#include "anvil.h"
 #include "backoff.h"
 #include "conf.h"
 #include "ipc.h"
@@ -225,10 +230,11 @@ queued_relink_all(struct master *m)
 	}
 }
 
-/* child_fds - the descriptors ch inherits from 3 up; returns the count */
+/* child_fds - the descriptors ch inherits from 3 up; returns the count;
+ * *anvil is the number smtpd finds the anvil on (-1: none) */
 static int
 child_fds(const struct master *m, const struct mchild *ch, int ctl, int qfd,
-    int *fds, int max, int *nlisten)
+    int *fds, int max, int *nlisten, int *anvil)
 {
 	int n = 0;
 	size_t i;
@@ -237,10 +243,15 @@ child_fds(const struct master *m, const struct mchild *ch, int ctl, int qfd,
 	fds[n++] = m->stats_fd;
 	fds[n++] = qfd;         /* -1 for queued: fd 5 stays closed */
 	*nlisten = 0;
+	*anvil = -1;
 	if (ch->role == PROC_SMTPD) {
 		for (i = 0; i < m->nlisten && n < max; i++)
 			fds[n++] = m->listen[i].fd;
 		*nlisten = (int)m->nlisten;
+		if (m->anvil_fd >= 0 && n < max) {
+			*anvil = PROC_FD_CONTROL + n;
+			fds[n++] = m->anvil_fd;
+		}
 	} else if (ch->role == PROC_HTTPD && m->http.fd >= 0) {
 		fds[n++] = m->http.fd;
 		*nlisten = 1;
@@ -257,7 +268,7 @@ child_fds(const struct master *m, const struct mchild *ch, int ctl, int qfd,
  * gracefully instead. */
 static void NORETURN
 child_exec(const char *path, char *const argv[], const int *fds, int nfds,
-    int nlisten, int foreground)
+    int nlisten, int anvil, int foreground)
 {
 	int tmp[PROC_FD_LISTEN0 + 64], base = PROC_FD_CONTROL + nfds, i, null;
 	char env[16];
@@ -283,6 +294,11 @@ child_exec(const char *path, char *const argv[], const int *fds, int nfds,
 	}
 	snprintf(env, sizeof(env), "%d", nlisten);
 	setenv(PROC_ENV_LISTEN_FDS, env, 1);
+	snprintf(env, sizeof(env), "%d", anvil);
+	if (anvil >= 0)
+		setenv(PROC_ENV_ANVIL_FD, env, 1);
+	else
+		unsetenv(PROC_ENV_ANVIL_FD);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -302,7 +318,7 @@ child_fork(struct master *m, struct mchild *ch, int ctl, int qfd)
 {
 	char path[PATH_MAX], idx[16];
 	char *argv[8];
-	int fds[PROC_FD_LISTEN0 + 64], nfds, nlisten, argc = 0;
+	int fds[PROC_FD_LISTEN0 + 64], nfds, nlisten, anvil, argc = 0;
 	pid_t pid;
 
 	snprintf(path, sizeof(path), "%s/postern-%s", m->conf->libexec_dir,
@@ -317,13 +333,13 @@ child_fork(struct master *m, struct mchild *ch, int ctl, int qfd)
 		argv[argc++] = "-f";
 	argv[argc] = NULL;
 	nfds = child_fds(m, ch, ctl, qfd, fds, (int)(sizeof(fds) / sizeof(fds[0])),
-	    &nlisten);
+	    &nlisten, &anvil);
 	if ((pid = fork()) == -1) {
 		log_warn("fork");
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(path, argv, fds, nfds, nlisten, m->foreground);
+		child_exec(path, argv, fds, nfds, nlisten, anvil, m->foreground);
 	return pid;
 }
 
@@ -624,6 +640,26 @@ log_exit(const struct mchild *ch, int status)
 		    WEXITSTATUS(status));
 }
 
+/* anvil_forget - an smtpd exited: reset its anvil column (its index)
+ * unless another running smtpd has the same index (a retiring one and
+ * its successor after a reload) */
+static void
+anvil_forget(struct master *m, const struct mchild *ch)
+{
+	size_t i;
+
+	if (ch->role != PROC_SMTPD || ch->index < 0)
+		return;
+	for (i = 0; i < STATS_MAX_CHILDREN; i++) {
+		const struct mchild *o = &m->child[i];
+
+		if (o != ch && o->used && o->pid > 0 && o->role == PROC_SMTPD &&
+		    o->index == ch->index)
+			return;
+	}
+	anvil_column_reset(m->anvil, (unsigned)ch->index);
+}
+
 /* child_exited - bookkeeping for a reaped child, then its restart,
  * replacement or retirement */
 static void
@@ -631,6 +667,7 @@ child_exited(struct master *m, struct mchild *ch, int status)
 {
 	log_exit(ch, status);
 	ch->pid = 0;
+	anvil_forget(m, ch);
 	stats_set32(&stats_slot(ch)->up, 0);
 	stats_set32(&stats_slot(ch)->pid, 0);
 	if (ch->control != NULL)

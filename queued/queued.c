@@ -191,20 +191,6 @@ recover(void)
 	    (unsigned long long)msgs, (unsigned long long)rcpts);
 }
 
-/* raise_nofile - soft descriptor limit up to the hard one: every message
- * being received holds a descriptor here */
-static void
-raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			log_warn("setrlimit(RLIMIT_NOFILE)");
-	}
-}
-
 /* queued_main - start-up, recovery, then the event loop */
 int
 queued_main(int argc, char **argv)
@@ -212,7 +198,7 @@ queued_main(int argc, char **argv)
 	child_start(&qenv.ch, PROC_QUEUED, argc, argv, control_table);
 	qenv.conf = qenv.ch.conf;
 	qenv.base = qenv.ch.base;
-	raise_nofile();
+	raise_nofile(); /* every message being received holds one */
 	priv_drop(qenv.conf->user);
 	umask(077);
 	qspool_init(qenv.conf->spool_dir);

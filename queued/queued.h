@@ -95,6 +95,8 @@ struct qmsg {
 	int removing;           /* 1 "removed", 2 "deleted": in the batch */
 	TAILQ_ENTRY(qmsg) rm_entry;     /* in the removal batch */
 	int seen;               /* recovery: msg/ID exists */
+	int gauge_state;        /* enum stats_queue_state + 1 it is counted
+	                           in (queued_sched.c); 0 = none yet */
 };
 
 struct qlink;
@@ -193,6 +195,8 @@ void qmsg_free(struct qmsg **mp);
 struct qmsg *qmsg_find(const char *id);
 void qsched_add(struct qmsg *m);
 void qsched_kick(void);
+/* qsched_run_pending - a pending kick runs now (before a round's syncs) */
+void qsched_run_pending(void);
 void qsched_result(struct ipc_chan *c, struct ipc_msg *m, void *arg);
 void qsched_link_closed(struct qlink *l);
 /* qsched_first, qsched_next - walk every message (recovery) */

@@ -11,8 +11,9 @@
  * Crash safety (the durability contract in ARCHITECTURE.md). Commits
  * that arrive in the same event-loop round are flushed together by
  * flush_batch(), which runs from a deferred event after the round's
- * handlers. The state on disk after each step, and what a crash at that
- * instant leaves:
+ * handlers (and after a scheduler run still pending in the round, so the
+ * jobs it starts do not wait for these syncs). The state on disk after
+ * each step, and what a crash at that instant leaves:
  *   0. receiving   tmp/ID, partly written, no index record. Crash: the
  *                  next start unlinks everything in tmp/; nothing was
  *                  acknowledged, the client gets no 250 and retries.
@@ -417,11 +418,20 @@ qcommit_flush_now(void)
 		flush_batch(-1, 0, NULL);
 }
 
+/* batch_event - the commit batch's event: jobs freed in this round go
+ * out before its syncs (qsched_run_pending) */
+static void
+batch_event(evutil_socket_t fd, short what, void *arg)
+{
+	qsched_run_pending();
+	flush_batch(fd, what, arg);
+}
+
 /* qcommit_init - the deferred event that flushes the batch */
 void
 qcommit_init(void)
 {
-	flush_ev = event_new(qenv.base, -1, 0, flush_batch, NULL);
+	flush_ev = event_new(qenv.base, -1, 0, batch_event, NULL);
 	if (flush_ev == NULL)
 		fatalx("cannot create the commit event");
 }

@@ -43,6 +43,7 @@
 #include "log.h"
 #include "msgbuf.h"
 #include "queued.h"
+#include "stats.h"
 #include "util.h"
 
 #define DSN_HEADERS_MAX (64u * 1024)
@@ -337,7 +338,7 @@ qdsn_send(const struct qmsg *m, const uint32_t *idx, const char *const *relay,
     uint32_t n, const char *action)
 {
 	const struct dsn_kind *k = kind_for(action);
-	struct qmsg *d;
+	struct qmsg *d = NULL;
 	int err;
 
 	if (n == 0)
@@ -354,6 +355,8 @@ qdsn_send(const struct qmsg *m, const uint32_t *idx, const char *const *relay,
 	}
 	log_info("%s: bounce-sent id=%s to=<%s> action=%s nrcpt=%u", m->id, d->id,
 	    m->sender, action, n);
+	stats_add(&stats->dsn_messages[strcmp(action, "delayed") == 0 ?
+	    SDSN_DELAYED : SDSN_FAILED], 1);
 	qevent("bounce-sent", m, NULL, NULL, 0);
 	log_info("%s: from=<> size=%llu nrcpt=1 (queue active)", d->id,
 	    (unsigned long long)d->size);

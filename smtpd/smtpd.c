@@ -20,6 +20,12 @@
  */
 #include "config.h"
 
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +57,21 @@ static const struct ipc_handler control_table[] = {
 	{ 0, NULL },
 };
 
-/* listener_accept - a new TCP connection on listener i */
+/* listener_accept - a new TCP connection on listener i. Replies go out
+ * at once (TCP_NODELAY): a reply written while an earlier one is still
+ * unacknowledged (the 354 after a pipelined MAIL, RCPT, DATA) would
+ * otherwise wait for the client's delayed ACK, about 40 ms a message.
+ * Pipelined replies still leave in one segment: they are buffered and
+ * written together once the input is processed. */
 static void
 listener_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
+	int one = 1;
+
+	(void)l;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		log_warn("setsockopt TCP_NODELAY");
 	session_new(fd, sa, salen, (int)(intptr_t)arg);
 }
 
@@ -221,12 +237,15 @@ smtpd_main(int argc, char **argv)
 	smtpd.conf = ch.conf;
 	smtpd.base = ch.base;
 	smtpd.next_reqid = 1;
+	raise_nofile(); /* every session holds a descriptor */
 
 	listeners_open();
 	queue_link_set(PROC_FD_QUEUE);
+	session_stats_init(ch.args.index);
 	/* the key may be readable by root only: before dropping */
 	tls_init();
 	auth_init();
+	smtpd_anvil_init(ch.args.index);
 	priv_drop(smtpd.conf->user);
 	child_ready(&ch);
 	log_info("ready, %d listeners", smtpd.nlisteners);

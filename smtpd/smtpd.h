@@ -10,13 +10,19 @@
  *   smtpd.c          start-up, listeners, control link, graceful stop
  *   smtpd_session.c  session lifecycle, line reading, timeouts, replies
  *   smtpd_cmd.c      the command table and one function per verb
- *   smtpd_data.c     DATA: dot-unstuffing, checks, streaming into the
- *                    spool descriptor queued passed us
+ *   smtpd_data.c     DATA and BDAT content: line, header, size and NUL
+ *                    checks, dot-unstuffing (DATA), streaming into the
+ *                    spool descriptor queued passed us, the time bound
+ *   smtpd_bdat.c     BDAT (RFC 3030 CHUNKING): the command, counted chunks
  *   smtpd_queue.c    the IPC with queued (open, commit, abort)
  *   smtpd_tls.c      TLS contexts, implicit TLS and STARTTLS upgrades
  *   smtpd_auth.c     AUTH PLAIN and LOGIN, password checks, sender domains
+ *   smtpd_anvil.c    per-client limits shared by the smtpd processes:
+ *                    connections, MAIL rate, AUTH lock-out (common/anvil.h)
  *   smtpd_header.c   header scan while streaming: From: ownership,
  *                    Date:/Message-ID: for submission
+ *   smtpd_access.c   before the banner: the ingress allow-list (CIDR and
+ *                    FCrDNS); at MAIL: smtpd_sender_local_only
  */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -37,13 +43,16 @@ struct event_base;
 struct evconnlistener;
 struct ipc_chan;
 struct smtpd_data;
+struct access_check;
 struct conf_listen;
 struct conf_user;
 struct ssl_ctx_st;
 
-/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF.
- * (DATA lines over RFC 5321's 1000 octets are tolerated for now.) */
+/* RFC 5321 4.5.3.1.4: a command line is at most 512 octets with CRLF. */
 #define SMTPD_LINE_MAX 512
+/* RFC 5321 4.5.3.1.6: a text line of a message (DATA or BDAT) is at
+ * most 1000 octets with CRLF; a longer one gets 500 5.5.2 at the end */
+#define SMTPD_TEXT_MAX 998
 /* refusals in one session before "421 4.7.0 Too many errors" */
 #define SMTPD_ERROR_LIMIT 20
 /* stop reading a client that does not read its replies past this */
@@ -62,6 +71,9 @@ enum session_state {
 	SS_DATA,                /* streaming the message */
 	SS_WAIT_COMMIT,         /* end of data, waiting for durability */
 	SS_STARTTLS,            /* 220 sent, waiting for it to drain */
+	SS_GREETING,            /* before the 220: checks running, no reading */
+	SS_BDAT,                /* reading BDAT chunk octets (stored, or
+	                         * discarded when the command was refused) */
 };
 
 /* Where an AUTH exchange is (RFC 4954 continuation lines). */
@@ -82,6 +94,7 @@ enum auth_step {
 #define SF_TLS 0x40             /* TLS is up (bev is an openssl one) */
 #define SF_AUTH 0x80            /* authenticated: s->user is set */
 #define SF_DEBUG 0x100          /* log the dialogue (debug = yes) */
+#define SF_SMTPUTF8 0x1000      /* this transaction's MAIL had SMTPUTF8 */
 
 struct session {
 	TAILQ_ENTRY(session) entry;     /* smtpd.sessions */
@@ -99,6 +112,10 @@ struct session {
 	enum auth_step auth_step;
 	char *auth_login;               /* AUTH LOGIN: the user name so far */
 	const struct conf_user *user;   /* SF_AUTH: who (points into conf) */
+	int anvil_counted;              /* its connection is counted in the
+	                                   shared table (smtpd_anvil.c) */
+	char *client_name;              /* FCrDNS-confirmed name, NULL = unknown */
+	struct access_check *access;    /* SS_GREETING: the DNS check in flight */
 
 	/* the transaction: MAIL given when sender != NULL */
 	char *sender;                   /* "" for the null sender */
@@ -110,7 +127,14 @@ struct session {
 	unsigned qgen;                  /* queue link generation of qid */
 	char qid[QUEUE_ID_LEN + 1];     /* "" until MSG_OPENED */
 	uint64_t msgsize;               /* bytes committed, for the log */
-	struct smtpd_data *data;        /* SS_DATA only */
+	struct smtpd_data *data;        /* from the spool fd to end of data */
+
+	/* DATA/BDAT (smtpd_data.c, smtpd_bdat.c) */
+	struct event *data_timer;       /* smtpd_data_timeout of the phase */
+	int bdat;                       /* the transaction uses BDAT */
+	int chunk_last;                 /* the current chunk is BDAT LAST */
+	uint64_t chunk_size;            /* octets of the current chunk */
+	uint64_t chunk_left;            /* of them still to read (SS_BDAT) */
 };
 
 TAILQ_HEAD(session_list, session);
@@ -144,8 +168,16 @@ int smtpd_main(int argc, char **argv);
 void smtpd_session_gone(void);
 
 /* smtpd_session.c */
-/* session_new - start a session on an accepted socket (sends 220) */
+/* session_new - a session on an accepted socket; calls session_start */
 void session_new(int fd, const struct sockaddr *sa, int salen, int listener);
+/* session_stats_init - smtpd process index i: its open-session gauges
+ * start at 0 */
+void session_stats_init(int i);
+/* session_start - the checks before the banner (SS_GREETING, nothing
+ * read yet); each may refuse and close, else session_greet follows */
+void session_start(struct session *s);
+/* session_greet - the checks passed: TLS on smtps, then the 220 */
+void session_greet(struct session *s);
 /* session_free - release everything; aborts an open transaction */
 void session_free(struct session *s);
 /* session_reply - queue one reply line (CRLF added) */
@@ -173,14 +205,33 @@ int session_stop_idle(struct session *s);
 void cmd_dispatch(struct session *s, char *line, size_t len);
 
 /* smtpd_data.c */
-/* data_start - the spool fd arrived: write Received:, reply 354 */
+/* data_start - the spool fd arrived: write Received:, then reply 354
+ * (DATA) or read the pending chunk (BDAT, s->bdat) */
 void data_start(struct session *s, int fd);
+/* data_chunk - BDAT: n octets of the message, taken as they are */
+void data_chunk(struct session *s, const char *p, size_t n);
+/* data_refused - refuse now if the content so far must be (reply sent,
+ * transaction aborted); 1 if so */
+int data_refused(struct session *s);
+/* data_end - end of data: refuse, or commit and wait for queued */
+void data_end(struct session *s);
+/* data_phase_begin, data_phase_end - arm and disarm the bound on the
+ * whole DATA or BDAT phase (smtpd_data_timeout: 421 4.4.2 and close) */
+void data_phase_begin(struct session *s);
+void data_phase_end(struct session *s);
 /* data_input - consume message bytes from the client input; returns 1
  * when end of data was reached (the session moved on), 0 if it needs
  * more input */
 int data_input(struct session *s);
 /* data_free - close the spool fd and free the data state */
 void data_free(struct session *s);
+
+/* smtpd_bdat.c */
+/* cmd_bdat - BDAT size [LAST] (RFC 3030) */
+void cmd_bdat(struct session *s, char *arg);
+/* bdat_input - read the current chunk from the client input; 1 when it
+ * was read whole (the session moved on), 0 if it needs more input */
+int bdat_input(struct session *s);
 
 /* session_listen - the configuration of the session's listener (NULL
  * if the file changed and it has no section any more) */
@@ -213,6 +264,8 @@ void tls_describe(const struct session *s, char *buf, size_t len);
 const char *tls_version(const struct session *s);
 /* tls_log_error - log why a TLS session failed (handshake, I/O) */
 void tls_log_error(const struct session *s);
+/* tls_session_end - count a TLS handshake of s that never completed */
+void tls_session_end(const struct session *s);
 
 /* smtpd_auth.c */
 /* auth_init - prepare the dummy hash used for unknown users */
@@ -227,6 +280,33 @@ void auth_continue(struct session *s, char *line);
 void auth_reset(struct session *s);
 /* auth_sender_owned - 1 if the authenticated user may use domain */
 int auth_sender_owned(const struct session *s, const char *domain);
+
+/* smtpd_anvil.c */
+/* smtpd_anvil_init - map the table the master passed (POSTERN_ANVIL_FD;
+ * a private one without it); index is the process's column */
+void smtpd_anvil_init(int index);
+/* smtpd_anvil_connect - before the banner: count the connection; -1
+ * after refusing it (421 4.7.0, closing) over smtpd_client_connection_limit */
+int smtpd_anvil_connect(struct session *s);
+/* smtpd_anvil_disconnect - the session ends: uncount its connection */
+void smtpd_anvil_disconnect(struct session *s);
+/* smtpd_anvil_mail - at MAIL: count it; -1 after the 450 4.7.1 refusal
+ * over smtpd_client_message_limit */
+int smtpd_anvil_mail(struct session *s);
+/* smtpd_anvil_auth_locked - 1 if the client is locked out of AUTH */
+int smtpd_anvil_auth_locked(const struct session *s);
+/* smtpd_anvil_auth_failed - count one AUTH failure of the client */
+void smtpd_anvil_auth_failed(const struct session *s);
+
+/* smtpd_access.c */
+/* access_start - the ingress allow-list (smtpd_client_allow): greets,
+ * refuses (554/421, closed) or starts DNS lookups and returns */
+void access_start(struct session *s);
+/* access_cancel - the session is being freed: detach its DNS check */
+void access_cancel(struct session *s);
+/* access_sender_refused - 1 if smtpd_sender_local_only refuses this MAIL
+ * FROM address for the session (the caller replies 553 5.7.1) */
+int access_sender_refused(const struct session *s, const struct mailaddr *a);
 
 /* smtpd_header.c */
 struct smtpd_hdr;

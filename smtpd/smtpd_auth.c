@@ -5,10 +5,10 @@
  *
  * Owns: the mechanism table, the AUTH exchange state of a session
  * (auth_step, the LOGIN user name), the dummy hash checked for unknown
- * users so that they cost as much time as known ones, and the lock-out
- * table: AUTH failures per client address (auth_failure_limit within
- * auth_failure_window; a bounded table of AUTH_FAIL_SLOTS addresses per
- * process, where a colliding address takes a slot over).
+ * users so that they cost as much time as known ones. The lock-out
+ * (auth_failure_limit failures within auth_failure_window per client
+ * address) is counted in the table shared by every smtpd process
+ * (smtpd_anvil.c), so failures spread over processes add up.
  *
  * SECURITY: credentials are untrusted input and secrets. They are never
  * logged (the dialogue log shows "[redacted]", see smtpd_session.c),
@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -63,59 +62,6 @@ static const struct auth_mech mechs[] = {
 /* a valid setting string hashed for unknown users (timing) */
 static char dummy_setting[CRYPT_GENSALT_OUTPUT_SIZE];
 
-/* AUTH failures of one client address in the current window */
-#define AUTH_FAIL_SLOTS 4096
-struct auth_fail {
-	char ip[48];
-	time_t start;           /* first failure of the window */
-	unsigned count;
-};
-static struct auth_fail *fails;         /* NULL when the lock-out is off */
-
-/* fail_slot - the slot of ip while its window lasts; with create, a
- * fresh one (taking over an expired or colliding slot) */
-static struct auth_fail *
-fail_slot(const char *ip, int create)
-{
-	uint32_t h = 2166136261u;
-	struct auth_fail *f;
-	const char *p;
-	time_t now = time(NULL);
-
-	for (p = ip; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	f = &fails[h % AUTH_FAIL_SLOTS];
-	if (strcmp(f->ip, ip) == 0 && now - f->start < smtpd.conf->auth_failure_window)
-		return f;
-	if (!create)
-		return NULL;
-	strlcpy(f->ip, ip, sizeof(f->ip));
-	f->start = now;
-	f->count = 0;
-	return f;
-}
-
-/* auth_locked - 1 if the client failed auth_failure_limit times within
- * auth_failure_window */
-static int
-auth_locked(const struct session *s)
-{
-	const struct auth_fail *f;
-
-	if (fails == NULL)
-		return 0;
-	f = fail_slot(s->ip, 0);
-	return f != NULL && f->count >= (unsigned)smtpd.conf->auth_failure_limit;
-}
-
-/* auth_count_failure - one more failure for the client's address */
-static void
-auth_count_failure(const struct session *s)
-{
-	if (fails != NULL)
-		fail_slot(s->ip, 1)->count++;
-}
-
 /* auth_init - prepare the dummy hash used for unknown users */
 void
 auth_init(void)
@@ -123,8 +69,6 @@ auth_init(void)
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, dummy_setting,
 	    sizeof(dummy_setting)) == NULL)
 		strlcpy(dummy_setting, "$6$postern.dummy$", sizeof(dummy_setting));
-	if (smtpd.conf->auth_failure_limit > 0 && smtpd.conf->auth_failure_window > 0)
-		fails = xcalloc(AUTH_FAIL_SLOTS, sizeof(*fails));
 }
 
 /* auth_offered - 1 if EHLO may advertise AUTH on this session now */
@@ -250,8 +194,8 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	if (*password == '\0' || !password_ok(u, password)) {
 		log_info("[%s] AUTH %s failed for user %s", s->ip, mech, safe);
 		stats_add(&stats->smtpd_auth[1], 1);
-		auth_count_failure(s);
-		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		smtpd_anvil_auth_failed(s);
+		session_reject(s, REJ_AUTH_FAILED, "AUTH", NULL,
 		    "535 5.7.8 Authentication credentials invalid");
 		return;
 	}
@@ -359,7 +303,7 @@ auth_allowed(struct session *s)
 		return -1;
 	}
 	if (!(s->flags & SF_TLS) && (l->require_tls || !l->auth_cleartext)) {
-		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		session_reject(s, REJ_TLS_REQUIRED, "AUTH", NULL,
 		    "538 5.7.11 Encryption required for requested authentication "
 		    "mechanism");
 		return -1;
@@ -376,11 +320,11 @@ cmd_auth(struct session *s, char *arg)
 
 	if (auth_allowed(s) < 0)
 		return;
-	if (auth_locked(s)) {
+	if (smtpd_anvil_auth_locked(s)) {
 		log_info("[%s] AUTH lock-out: %d failures within %llds", s->ip,
 		    smtpd.conf->auth_failure_limit,
 		    (long long)smtpd.conf->auth_failure_window);
-		session_reject(s, REJ_PROTOCOL, "AUTH", NULL,
+		session_reject(s, REJ_AUTH_LOCKOUT, "AUTH", NULL,
 		    "421 4.7.0 %s Error: too many authentication failures",
 		    smtpd.conf->hostname);
 		session_close(s);

@@ -2,8 +2,8 @@
  * smtpd_cmd.c - the SMTP command table and one function per verb.
  *
  * Owns: the verb table (verb, argument rule, syntax hint, function), the
- * MAIL FROM parameters table (SIZE, BODY), the relay decision and the
- * recipient limit.
+ * MAIL FROM parameters table (SIZE, BODY, SMTPUTF8), the relay decision
+ * and the recipient limit.
  *
  * SECURITY: never an open relay. A recipient is accepted only when the
  * client address lies in trusted_networks or the recipient's domain, as
@@ -16,11 +16,22 @@
  * 5.7.1). Client-supplied text (HELO names, parameter names) is
  * sanitised before it reaches a reply, a log line or a header. STARTTLS
  * throws away whatever the client pipelined after it (CVE-2011-0411).
+ * A UTF-8 address is accepted only in a transaction whose MAIL carried
+ * SMTPUTF8 (otherwise 553 5.6.7), and addr.c still checks that it is
+ * well-formed UTF-8 and applies every ASCII rule to it; relay domains
+ * are compared byte for byte after ASCII lower-casing (no IDNA mapping,
+ * so an A-label and its U-label are different domains here).
  *
  * STANDARDS: RFC 5321 (4.1.1 commands, 4.1.4 order, 3.5.3 VRFY 252),
  * RFC 1869 (EHLO, parameters, 555), RFC 1870 (SIZE), RFC 6152 (8BITMIME,
- * BODY=), RFC 2920 (PIPELINING), RFC 2034 / RFC 3463 (enhanced codes),
- * RFC 3207 (STARTTLS), RFC 4954 (AUTH).
+ * BODY=), RFC 2920 (PIPELINING), RFC 2034 / RFC 3463 (enhanced codes:
+ * on every 2xx/4xx/5xx reply except the greeting and the HELO/EHLO
+ * replies, which RFC 2034 section 3 exempts), RFC 3207 (STARTTLS),
+ * RFC 3030 (CHUNKING: BDAT is in smtpd_bdat.c; DATA and RCPT after a BDAT
+ * chunk get 503),
+ * RFC 4954 (AUTH), RFC 6531 (SMTPUTF8: 3.3 the keyword, 3.4 the MAIL
+ * parameter without a value, 3.5 "553 5.6.7" for UTF-8 addresses in a
+ * transaction without it).
  */
 #include "config.h"
 
@@ -83,15 +94,18 @@ static const struct smtp_cmd commands[] = {
 	{ "HELP", 0, "HELP", cmd_help },
 	{ "STARTTLS", CMD_NOARG, "STARTTLS", cmd_starttls },
 	{ "AUTH", CMD_ARG, "AUTH mechanism [initial-response]", cmd_auth },
+	{ "BDAT", CMD_ARG, "BDAT size [LAST]", cmd_bdat },
 	{ NULL, 0, NULL, NULL },
 };
 
 static int param_size(struct session *s, const char *value);
 static int param_body(struct session *s, const char *value);
+static int param_smtputf8(struct session *s, const char *value);
 
 static const struct mail_param mail_params[] = {
 	{ "SIZE", param_size },
 	{ "BODY", param_body },
+	{ "SMTPUTF8", param_smtputf8 },
 	{ NULL, NULL },
 };
 
@@ -181,8 +195,10 @@ cmd_ehlo(struct session *s, char *arg)
 	helo_common(s, arg, 1);
 	session_reply(s, "250-%s", smtpd.conf->hostname);
 	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-CHUNKING");
 	session_reply(s, "250-SIZE %zu", smtpd.conf->max_message_size);
 	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250-SMTPUTF8");
 	if (tls_available(s) && !(s->flags & SF_TLS))
 		session_reply(s, "250-STARTTLS");
 	if (auth_offered(s))
@@ -230,12 +246,12 @@ mail_policy(struct session *s)
 	if (l == NULL)
 		return 0;
 	if (l->require_tls && !(s->flags & SF_TLS)) {
-		session_reject(s, REJ_PROTOCOL, "MAIL", NULL,
+		session_reject(s, REJ_TLS_REQUIRED, "MAIL", NULL,
 		    "530 5.7.0 Must issue a STARTTLS command first");
 		return -1;
 	}
 	if (l->auth == LISTEN_AUTH_REQUIRED && !(s->flags & SF_AUTH)) {
-		session_reject(s, REJ_PROTOCOL, "MAIL", NULL,
+		session_reject(s, REJ_AUTH_REQUIRED, "MAIL", NULL,
 		    "530 5.7.0 Authentication required");
 		return -1;
 	}
@@ -308,6 +324,32 @@ param_body(struct session *s, const char *value)
 	return -1;
 }
 
+/* param_smtputf8 - SMTPUTF8 (RFC 6531 3.4): a keyword without a value;
+ * UTF-8 addresses are permitted in this transaction */
+static int
+param_smtputf8(struct session *s, const char *value)
+{
+	if (value != NULL) {
+		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
+		    "501 5.5.4 The SMTPUTF8 parameter takes no value");
+		return -1;
+	}
+	s->flags |= SF_SMTPUTF8;
+	return 0;
+}
+
+/* addr_is_ascii - 1 if the address has no octet >= 0x80 */
+static int
+addr_is_ascii(const char *addr)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)addr; *p != '\0'; p++)
+		if (*p >= 0x80)
+			return 0;
+	return 1;
+}
+
 /* mail_parse_params - the " KEY[=VALUE]..." after the reverse path */
 static int
 mail_parse_params(struct session *s, char *p)
@@ -337,7 +379,7 @@ mail_parse_params(struct session *s, char *p)
 	return 0;
 }
 
-/* cmd_mail - MAIL FROM:<reverse-path> [SIZE=n] [BODY=...] */
+/* cmd_mail - MAIL FROM:<reverse-path> [SIZE=n] [BODY=...] [SMTPUTF8] */
 static void
 cmd_mail(struct session *s, char *arg)
 {
@@ -363,7 +405,13 @@ cmd_mail(struct session *s, char *arg)
 		    "501 5.5.4 Syntax: MAIL FROM:<address>");
 		return;
 	}
-	if (addr_parse_path(p, ADDR_ALLOW_NULL, &a, &end, &why) < 0) {
+	/* counted here, accepted or not (Postfix's message rate limit) */
+	if (smtpd_anvil_mail(s) < 0)
+		return;
+	/* UTF-8 is parsed here; without SMTPUTF8 it is refused below, once
+	 * the parameters said whether the transaction has it */
+	if (addr_parse_path(p, ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, &a, &end,
+	    &why) < 0) {
 		session_reject(s, REJ_SYNTAX, "MAIL", NULL,
 		    "501 5.1.7 Bad sender address syntax: %s", why);
 		return;
@@ -376,14 +424,27 @@ cmd_mail(struct session *s, char *arg)
 	if ((s->flags & SF_AUTH) && !a.null_sender &&
 	    !auth_sender_owned(s, a.domain)) {
 		addr_format(&a, buf, sizeof(buf));
-		session_reject(s, REJ_RELAY_DENIED, "MAIL", NULL,
+		session_reject(s, REJ_SENDER, "MAIL", NULL,
 		    "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
 		    buf, s->user->name);
+		return;
+	}
+	if (access_sender_refused(s, &a)) {
+		addr_format(&a, buf, sizeof(buf));
+		session_reject(s, REJ_SENDER, "MAIL", NULL,
+		    "553 5.7.1 <%s>: Sender address rejected: not a local domain", buf);
 		return;
 	}
 	/* set before the parameters so their refusals log the sender */
 	s->sender = xstrdup(addr_format(&a, buf, sizeof(buf)));
 	if (mail_parse_params(s, p + (end - p)) < 0) {
+		xfree(&s->sender);
+		s->flags &= ~SF_SMTPUTF8;
+		return;
+	}
+	if (!(s->flags & SF_SMTPUTF8) && !addr_is_ascii(s->sender)) {
+		session_reject(s, REJ_SYNTAX, "MAIL", NULL, "553 5.6.7 Non-ASCII "
+		    "addresses not permitted for that sender without SMTPUTF8");
 		xfree(&s->sender);
 		return;
 	}
@@ -429,14 +490,25 @@ cmd_rcpt(struct session *s, char *arg)
 		    "503 5.5.1 Error: need MAIL command");
 		return;
 	}
+	if (s->bdat) {
+		session_reject(s, REJ_PROTOCOL, "RCPT", NULL,
+		    "503 5.5.1 Error: RCPT after BDAT");
+		return;
+	}
 	if ((p = path_arg(arg, "TO:")) == NULL) {
 		session_reject(s, REJ_SYNTAX, "RCPT", NULL,
 		    "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	if (addr_parse_path(p, 0, &a, &end, &why) < 0) {
+	if (addr_parse_path(p, ADDR_ALLOW_UTF8, &a, &end, &why) < 0) {
 		session_reject(s, REJ_SYNTAX, "RCPT", NULL,
 		    "501 5.1.3 Bad recipient address syntax: %s", why);
+		return;
+	}
+	addr_format(&a, buf, sizeof(buf));
+	if (!(s->flags & SF_SMTPUTF8) && !addr_is_ascii(buf)) {
+		session_reject(s, REJ_SYNTAX, "RCPT", NULL, "553 5.6.7 Non-ASCII "
+		    "addresses not permitted for that recipient without SMTPUTF8");
 		return;
 	}
 	while (*end == ' ')
@@ -446,7 +518,6 @@ cmd_rcpt(struct session *s, char *arg)
 		    "555 5.5.4 Unsupported option");
 		return;
 	}
-	addr_format(&a, buf, sizeof(buf));
 	if (!rcpt_permitted(s, &a)) {
 		session_reject(s, REJ_RELAY_DENIED, "RCPT", buf,
 		    "554 5.7.1 <%s>: Relay access denied", buf);
@@ -472,11 +543,19 @@ cmd_data(struct session *s, char *arg)
 		    "503 5.5.1 Error: need MAIL command");
 		return;
 	}
+	if (s->bdat) {
+		/* RFC 3030 2: never both in one transaction; it is aborted */
+		session_reject(s, REJ_PROTOCOL, "DATA", NULL,
+		    "503 5.5.1 Error: DATA after BDAT in the same transaction");
+		session_txn_reset(s);
+		return;
+	}
 	if (s->nrcpt == 0) {
 		session_reject(s, REJ_PROTOCOL, "DATA", NULL,
 		    "554 5.5.1 No valid recipients");
 		return;
 	}
+	data_phase_begin(s);
 	if (queue_open(s) < 0) {
 		session_reject(s, REJ_QUEUE_ERROR, "DATA", NULL,
 		    "451 4.3.0 Queue unavailable, try again later");

@@ -1,10 +1,18 @@
 /*
- * smtpd_data.c - the DATA phase: the Received: header, end-of-data
- * detection, dot-unstuffing, the message checks, and streaming the
- * message into the spool file queued opened for it.
+ * smtpd_data.c - message content, for DATA and for BDAT alike: the
+ * Received: header, the line, header, size and NUL checks, and streaming
+ * the message into the spool file queued opened for it; on top of that,
+ * for DATA only, end-of-data detection and dot-unstuffing; and the time
+ * bound on a whole DATA or BDAT phase.
  *
  * Owns: struct smtpd_data (only while a message is being received: the
- * spool descriptor, a 64 KiB write buffer, the parser state, counters).
+ * spool descriptor, a 64 KiB write buffer, the parser state, counters)
+ * and the session's phase timer (s->data_timer).
+ *
+ * One parser serves both: DATA feeds it the client input until end of
+ * data (data_input), BDAT feeds it each chunk's octets (data_chunk, in
+ * "raw" mode: a "." at the start of a line is data, nothing ends the
+ * message but BDAT LAST). Everything else is shared.
  *
  * Rules (see postern-smtpd(8)):
  *  - A line ends only at CR LF. End of data is exactly CR LF "." CR LF,
@@ -12,11 +20,21 @@
  *    DATA command). A bare CR or bare LF never ends a line nor the
  *    message; a message containing one is refused after its end with
  *    550 5.6.11 (so "\n.\r\n" smuggling cannot split one message in two,
- *    and nothing we relay can be read differently by the next hop).
+ *    and nothing we relay can be read differently by the next hop). BDAT
+ *    content follows the same rule; a CR LF split between two chunks is
+ *    still one CR LF, and a last line without CR LF at the end of BDAT
+ *    LAST is completed with one.
+ *  - A text line over 1000 octets with its CR LF (RFC 5321 4.5.3.1.6,
+ *    counted after unstuffing): 500 5.5.2. The line is not buffered: its
+ *    bytes are counted and dropped.
  *  - NUL anywhere: 550 5.6.0. Over max_message_size: stop writing, 552.
  *    Write errors (ENOSPC, EIO): 452 4.3.1. In every case the rest of
- *    the message is still read to its real end, so the session stays in
- *    step with the client, and the spool file is aborted.
+ *    the message (DATA) or of the chunk (BDAT: the refusal answers that
+ *    chunk) is still read to its real end, so the session stays in step
+ *    with the client, and the spool file is aborted.
+ *  - The whole phase, from the DATA or first BDAT command to the end of
+ *    the data, may take at most smtpd_data_timeout: then 421 4.4.2, the
+ *    spool file is aborted and the session closed.
  *  - The file receives the Received: header and then the message with
  *    CR LF line endings, exactly as received after unstuffing, except
  *    that on a submission listener a missing Date: or Message-ID: is
@@ -28,7 +46,8 @@
  * written is the descriptor queued passed; no path is opened here.
  *
  * STANDARDS: RFC 5321 (4.1.1.4 DATA, 4.5.2 transparency, 4.4 trace
- * information, 2.3.8 lines), RFC 5322 (3.6.7 trace fields, dates),
+ * information, 2.3.8 lines, 4.5.3.1.6 text line length), RFC 3030
+ * (BDAT content is not dot-stuffed), RFC 5322 (3.6.7 trace fields, dates),
  * RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA "with" keywords), RFC 3463
  * (5.6.0, 5.3.4), RFC 6409 (submission: Date, Message-ID).
  */
@@ -43,6 +62,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "conf.h"
 #include "log.h"
@@ -64,21 +84,24 @@ enum data_state {
 #define DF_NUL 0x02             /* NUL byte */
 #define DF_SIZE 0x04            /* over max_message_size */
 #define DF_WERR 0x08            /* write(2) to the spool file failed */
-#define DF_REFUSE (DF_BARE | DF_NUL | DF_SIZE | DF_WERR)
+#define DF_LONG 0x10            /* a line over SMTPD_TEXT_MAX (+ CR LF) */
+#define DF_REFUSE (DF_BARE | DF_NUL | DF_SIZE | DF_WERR | DF_LONG)
 
 struct smtpd_data {
 	int fd;                 /* the spool file, O_WRONLY */
+	int raw;                /* BDAT: no dot handling, no end of data */
 	enum data_state st;
 	unsigned flags;
 	int werrno;             /* errno of the failed write */
 	uint64_t body;          /* message bytes after unstuffing */
 	uint64_t stored;        /* bytes written, Received: included */
+	size_t linelen;         /* octets of the current line so far */
 	struct session *s;
 	struct smtpd_hdr *hdr;  /* while in the header section, else NULL */
 	int from_refused;       /* From: names a domain the user does not own */
 	size_t hlen;            /* bytes of the current line in hline */
-	int hdirect;            /* the line outgrew hline: written as it came */
-	char hline[1000];       /* the current header line, held until its end */
+	char hline[SMTPD_TEXT_MAX]; /* the current header line, held until
+	                         * its end (a longer one is refused) */
 	size_t len;             /* bytes waiting in buf */
 	char buf[SMTPD_DATA_BUF];
 };
@@ -129,33 +152,26 @@ data_put(struct smtpd_data *d, const char *p, size_t n)
 	}
 }
 
-/* data_emit - message content: count it against the size limit */
+/* data_emit - message content: count it against the size and line
+ * limits, hold it (header line) or store it */
 static void
 data_emit(struct smtpd_data *d, const char *p, size_t n)
 {
 	d->body += n;
 	if (d->body > smtpd.conf->max_message_size)
 		d->flags |= DF_SIZE;
-	if (d->hdr != NULL && !d->hdirect) {
+	d->linelen += n;
+	if (d->linelen > SMTPD_TEXT_MAX)
+		d->flags |= DF_LONG;
+	if (d->flags & DF_REFUSE)
+		return;         /* nothing more is kept, not even in hline */
+	if (d->hdr != NULL) {
 		/* a header line is held until its end: what a submission
-		 * message lacks may have to go before it */
-		size_t k = sizeof(d->hline) - d->hlen;
-
-		if (n <= k) {
-			memcpy(d->hline + d->hlen, p, n);
-			d->hlen += n;
-			return;
-		}
-		/* over 1000 octets: write it as it comes; its last kept
-		 * byte becomes a bare '@', so a restricted From: check
-		 * refuses rather than miss an address past the cut */
-		memcpy(d->hline + d->hlen, p, k);
-		d->hlen += k;
-		p += k;
-		n -= k;
-		d->hdirect = 1;
-		data_put(d, d->hline, d->hlen);
-		d->hline[d->hlen - 1] = '@';
+		 * message lacks may have to go before it (it fits: a longer
+		 * line set DF_LONG above) */
+		memcpy(d->hline + d->hlen, p, n);
+		d->hlen += n;
+		return;
 	}
 	data_put(d, p, n);
 }
@@ -185,23 +201,18 @@ data_eol(struct smtpd_data *d)
 	d->body += 2;
 	if (d->body > smtpd.conf->max_message_size)
 		d->flags |= DF_SIZE;
-	if (d->hdr == NULL) {
+	d->linelen = 0;
+	if (d->hdr == NULL || (d->flags & DF_REFUSE)) {
 		data_put(d, "\r\n", 2);
 		return;
 	}
 	/* the empty line, or a line that is no header field, ends the
-	 * header section: additions go before it (after it if it was too
-	 * long to hold and is written already) */
+	 * header section: additions go before it */
 	end = hdr_line(d->hdr, d->s, d->hline, d->hlen);
-	if (d->hdirect)
-		data_put(d, "\r\n", 2);
 	if (end)
-		data_headers_end(d, d->hlen > 0 && !d->hdirect);
-	if (!d->hdirect) {
-		data_put(d, d->hline, d->hlen);
-		data_put(d, "\r\n", 2);
-	}
-	d->hdirect = 0;
+		data_headers_end(d, d->hlen > 0);
+	data_put(d, d->hline, d->hlen);
+	data_put(d, "\r\n", 2);
 	d->hlen = 0;
 }
 
@@ -253,7 +264,7 @@ data_scan(struct smtpd_data *d, const char *p, size_t n, int *done)
 			}
 			break;
 		case DS_BOL:
-			if (p[i] == '.') {
+			if (p[i] == '.' && !d->raw) {
 				d->st = DS_DOT;
 				i++;
 			} else
@@ -281,15 +292,19 @@ data_scan(struct smtpd_data *d, const char *p, size_t n, int *done)
 	return i;
 }
 
-/* received_protocol - the RFC 3848 "with" keyword of the session */
+/* received_protocol - the RFC 3848 "with" keyword of the session (RFC
+ * 6531 4.3: the UTF8SMTP ones when the transaction used SMTPUTF8) */
 static const char *
 received_protocol(const struct session *s)
 {
 	static const char *const esmtp[] = { "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" };
+	static const char *const utf8[] = { "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA",
+	    "UTF8SMTPSA" };
+	int i = ((s->flags & SF_TLS) ? 1 : 0) + ((s->flags & SF_AUTH) ? 2 : 0);
 
 	if (!(s->flags & SF_ESMTP))
 		return "SMTP";
-	return esmtp[((s->flags & SF_TLS) ? 1 : 0) + ((s->flags & SF_AUTH) ? 2 : 0)];
+	return (s->flags & SF_SMTPUTF8) ? utf8[i] : esmtp[i];
 }
 
 /* received_extras - the TLS comment and the authenticated user (when
@@ -326,16 +341,18 @@ received_header(struct session *s)
 		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>", s->rcpt[0]);
 	received_extras(s, extras, sizeof(extras));
 	n = snprintf(d->buf, sizeof(d->buf),
-	    "Received: from %s (unknown [%s%s])%s\r\n"
+	    "Received: from %s (%s [%s%s])%s\r\n"
 	    "\tby %s (Postern) with %s id %s%s; %s\r\n",
-	    s->helo != NULL ? s->helo : "unknown", v6, s->ip, extras,
+	    s->helo != NULL ? s->helo : "unknown",
+	    s->client_name != NULL ? s->client_name : "unknown", v6, s->ip, extras,
 	    smtpd.conf->hostname, received_protocol(s), s->qid, forpart, date);
 	if (n < 0 || (size_t)n >= sizeof(d->buf))
 		panic("Received: header does not fit");
 	d->len = (size_t)n;
 }
 
-/* data_start - the spool fd arrived: write Received:, reply 354 */
+/* data_start - the spool fd arrived: write Received:, then reply 354
+ * (DATA) or read the pending chunk (BDAT, s->bdat) */
 void
 data_start(struct session *s, int fd)
 {
@@ -343,20 +360,25 @@ data_start(struct session *s, int fd)
 
 	d = xmalloc(sizeof(*d));
 	d->fd = fd;
+	d->raw = s->bdat;
 	d->st = DS_BOL;         /* the DATA command's CR LF precedes the body */
 	d->flags = 0;
 	d->werrno = 0;
 	d->body = d->stored = 0;
+	d->linelen = 0;
 	d->len = 0;
 	d->s = s;
 	d->hdr = hdr_new();
 	d->hlen = 0;
-	d->hdirect = 0;
 	d->from_refused = 0;
 	s->data = d;
-	s->state = SS_DATA;
 	received_header(s);
-	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	if (d->raw)
+		s->state = SS_BDAT;
+	else {
+		s->state = SS_DATA;
+		session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	}
 	session_resume(s);
 }
 
@@ -376,17 +398,65 @@ data_free(struct session *s)
 static void
 data_refuse(struct session *s, enum stats_reject why, const char *text)
 {
-	session_reject(s, why, "END-OF-MESSAGE", NULL, "%s", text);
+	session_reject(s, why, s->bdat ? "BDAT" : "END-OF-MESSAGE", NULL, "%s",
+	    text);
 	session_txn_reset(s);
 }
 
-/* data_end - end of data seen: refuse, or commit and wait for queued */
+/* data_refused - refuse now if the content so far must be (reply sent,
+ * transaction aborted); 1 if so */
+int
+data_refused(struct session *s)
+{
+	struct smtpd_data *d = s->data;
+
+	if (d->flags & DF_BARE)
+		data_refuse(s, REJ_PROTOCOL, "550 5.6.11 Message contains bare CR or LF;"
+		    " lines must end with CR LF");
+	else if (d->flags & DF_NUL)
+		data_refuse(s, REJ_PROTOCOL, "550 5.6.0 Message contains NUL");
+	else if (d->flags & DF_LONG)
+		data_refuse(s, REJ_PROTOCOL, "500 5.5.2 Message contains a line over "
+		    "1000 octets");
+	else if (d->flags & DF_SIZE)
+		data_refuse(s, REJ_SIZE, "552 5.3.4 Message size exceeds fixed maximum "
+		    "message size");
+	else if (d->from_refused)
+		data_refuse(s, REJ_SENDER, "550 5.7.1 Sender address rejected: "
+		    "From: header not owned by the authenticated user");
+	else if (d->flags & DF_WERR) {
+		log_warnx("%s: cannot write the spool file: %s", s->qid,
+		    strerror(d->werrno));
+		data_refuse(s, REJ_QUEUE_ERROR, "452 4.3.1 Insufficient system storage");
+	} else
+		return 0;
+	return 1;
+}
+
+/* data_last_line - BDAT LAST: a last line without CR LF is completed
+ * with one (a lone CR at the very end is a bare CR) */
 static void
+data_last_line(struct smtpd_data *d)
+{
+	if (!d->raw || d->st == DS_BOL)
+		return;
+	if (d->st == DS_CR) {
+		d->flags |= DF_BARE;
+		data_emit(d, "\r", 1);
+	}
+	data_eol(d);
+	d->st = DS_BOL;
+}
+
+/* data_end - end of data: refuse, or commit and wait for queued */
+void
 data_end(struct session *s)
 {
 	struct smtpd_data *d = s->data;
 	uint64_t size;
 
+	data_phase_end(s);
+	data_last_line(d);
 	/* a message that is all header: the additions go at its end */
 	if (d->hdr != NULL && !(d->flags & DF_REFUSE)) {
 		hdr_line(d->hdr, s, "", 0);
@@ -400,22 +470,9 @@ data_end(struct session *s)
 		}
 		d->fd = -1;
 	}
-	if (d->flags & DF_BARE)
-		data_refuse(s, REJ_PROTOCOL, "550 5.6.11 Message contains bare CR or LF;"
-		    " lines must end with CR LF");
-	else if (d->flags & DF_NUL)
-		data_refuse(s, REJ_PROTOCOL, "550 5.6.0 Message contains NUL");
-	else if (d->flags & DF_SIZE)
-		data_refuse(s, REJ_SIZE, "552 5.3.4 Message size exceeds fixed maximum "
-		    "message size");
-	else if (d->from_refused)
-		data_refuse(s, REJ_RELAY_DENIED, "550 5.7.1 Sender address rejected: "
-		    "From: header not owned by the authenticated user");
-	else if (d->flags & DF_WERR) {
-		log_warnx("%s: cannot write the spool file: %s", s->qid,
-		    strerror(d->werrno));
-		data_refuse(s, REJ_QUEUE_ERROR, "452 4.3.1 Insufficient system storage");
-	} else if (!queue_current(s))
+	if (data_refused(s))
+		return;
+	if (!queue_current(s))
 		data_refuse(s, REJ_QUEUE_ERROR, "451 4.3.0 Queue unavailable, try again "
 		    "later");
 	else {
@@ -425,6 +482,16 @@ data_end(struct session *s)
 			data_refuse(s, REJ_QUEUE_ERROR, "451 4.3.0 Queue unavailable, "
 			    "try again later");
 	}
+}
+
+/* data_chunk - BDAT: n octets of the message, taken as they are */
+void
+data_chunk(struct session *s, const char *p, size_t n)
+{
+	int done = 0;
+
+	/* in raw mode there is no end of data: every byte is consumed */
+	(void)data_scan(s->data, p, n, &done);
 }
 
 /* data_input - consume message bytes from the client input; returns 1
@@ -452,4 +519,47 @@ data_input(struct session *s)
 		}
 	}
 	return 0;
+}
+
+/* data_timeout - the phase took longer than smtpd_data_timeout: 421,
+ * abort the spool file, close */
+static void
+data_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	data_phase_end(s);
+	if (s->flags & SF_CLOSING)
+		return;
+	session_reject(s, REJ_TIMEOUT, s->bdat ? "BDAT" : "DATA", NULL,
+	    "421 4.4.2 %s Error: timeout exceeded", smtpd.conf->hostname);
+	session_txn_reset(s);
+	session_close(s);
+}
+
+/* data_phase_begin - arm the bound on the whole DATA or BDAT phase
+ * (smtpd_data_timeout; 0 = none); no-op when armed already */
+void
+data_phase_begin(struct session *s)
+{
+	struct timeval tv;
+
+	if (s->data_timer != NULL || smtpd.conf->smtpd_data_timeout <= 0)
+		return;
+	s->data_timer = evtimer_new(smtpd.base, data_timeout, s);
+	if (s->data_timer == NULL)
+		fatalx("evtimer_new failed");
+	tv.tv_sec = smtpd.conf->smtpd_data_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(s->data_timer, &tv);
+}
+
+/* data_phase_end - disarm the phase bound (end of data, reset, free) */
+void
+data_phase_end(struct session *s)
+{
+	if (s->data_timer == NULL)
+		return;
+	event_free(s->data_timer);
+	s->data_timer = NULL;
 }

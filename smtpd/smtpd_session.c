@@ -2,8 +2,15 @@
  * smtpd_session.c - one SMTP session: its lifecycle, reading command
  * lines, replies, refusals, the error limit, timeouts and closing.
  *
- * Owns: struct session and its bufferevent. A session reads commands
- * while in SS_COMMAND, hands the input to smtpd_data.c while in SS_DATA,
+ * Owns: struct session and its bufferevent. A new session starts in
+ * SS_GREETING, reading nothing while the checks before the banner run
+ * (session_start: the per-client connection limit in smtpd_anvil.c,
+ * then the ingress allow-list in smtpd_access.c); on smtps
+ * the TLS bufferevent replaces the plain one only once they passed, so a
+ * refused smtps client is closed before any handshake and gets no reply.
+ * A session reads commands
+ * while in SS_COMMAND, hands the input to smtpd_data.c while in SS_DATA
+ * (and to smtpd_bdat.c, octet-counted, while in SS_BDAT),
  * and stops reading while it waits for queued (pipelined bytes wait in
  * the input buffer). It also stops reading a client that does not read
  * its replies (SMTPD_OUTPUT_MAX), so a hostile peer cannot grow our
@@ -45,14 +52,16 @@ static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_event_cb(struct bufferevent *bev, short what, void *arg);
 static void session_input(struct session *s);
+static void session_count(const struct session *s, int64_t open);
 
-/* session_new - start a session on an accepted socket (sends 220) */
+/* session_new - a session on an accepted socket; calls session_start */
 void
 session_new(int fd, const struct sockaddr *sa, int salen, int listener)
 {
 	struct bufferevent *bev;
 	struct session *s;
 	size_t n;
+	int smtps;
 
 	s = xcalloc(1, sizeof(*s));
 	n = salen > 0 ? (size_t)salen : 0;
@@ -66,12 +75,11 @@ session_new(int fd, const struct sockaddr *sa, int salen, int listener)
 	s->fd = fd;
 	if (session_listen(s) != NULL && session_listen(s)->debug)
 		s->flags |= SF_DEBUG;
-	if (tls_implicit(listener)) {
-		/* smtps: TLS from the first byte; the bufferevent owns fd */
-		bev = tls_bev_new(fd, listener);
-		s->flags |= SF_TLS;
-	} else
-		bev = bufferevent_socket_new(smtpd.base, fd, 0);
+	/* plain until the checks passed, even on smtps (session_greet):
+	 * the bufferevent does not own fd, and reading is off */
+	s->state = SS_GREETING;
+	smtps = tls_implicit(listener);
+	bev = bufferevent_socket_new(smtpd.base, fd, 0);
 	if (bev == NULL) {
 		log_warnx("cannot make a bufferevent for [%s]", s->ip);
 		close(fd);
@@ -81,9 +89,51 @@ session_new(int fd, const struct sockaddr *sa, int salen, int listener)
 	TAILQ_INSERT_TAIL(&smtpd.sessions, s, entry);
 	smtpd.nsessions++;
 	stats_add(&stats->connections, 1);
-	log_info("connect from [%s]%s", s->ip, (s->flags & SF_TLS) ? " (smtps)" : "");
+	session_count(s, 1);
+	log_info("connect from [%s]%s", s->ip, smtps ? " (smtps)" : "");
 	session_attach(s, bev);
+	session_start(s);
+}
+
+/* session_start - the checks before the banner (SS_GREETING: nothing is
+ * read); a check that refuses closes the session, one that passes calls
+ * the next, the last calls session_greet (maybe later, from DNS) */
+void
+session_start(struct session *s)
+{
+	if (smtpd_anvil_connect(s) < 0)     /* too many from this address */
+		return;
+	access_start(s);
+}
+
+/* session_greet - the checks passed: on smtps the TLS bufferevent takes
+ * over the socket (the handshake follows), then the 220 banner */
+void
+session_greet(struct session *s)
+{
+	struct bufferevent *bev;
+
+	if (tls_implicit(s->listener)) {
+		if ((bev = tls_bev_new(s->fd, s->listener)) == NULL) {
+			log_warnx("cannot start TLS with [%s]", s->ip);
+			session_close(s);
+			return;
+		}
+		/* the plain bufferevent never read: nothing is lost */
+		bufferevent_free(s->bev);
+		s->flags |= SF_TLS;
+		s->bev = NULL;
+		session_attach(s, bev);
+	}
+	s->state = SS_COMMAND;
+	if (smtpd.stopping) {
+		session_reply(s, "421 4.3.2 %s Service shutting down",
+		    smtpd.conf->hostname);
+		session_close(s);
+		return;
+	}
 	session_reply(s, "220 %s ESMTP Postern", smtpd.conf->hostname);
+	session_update_read(s);
 }
 
 /* session_attach - use bev for s: callbacks, timeouts, reading */
@@ -178,6 +228,7 @@ session_txn_free(struct session *s)
 	xfree(&s->rcpt);
 	s->nrcpt = s->rcptcap = s->rcptbytes = 0;
 	xfree(&s->sender);
+	s->flags &= ~SF_SMTPUTF8;
 }
 
 /* session_txn_reset - forget the transaction (aborting it with queued
@@ -185,16 +236,22 @@ session_txn_free(struct session *s)
 void
 session_txn_reset(struct session *s)
 {
-	if (s->state == SS_DATA) {
+	/* a spool file is open from the fd's arrival to the end of data
+	 * (SS_DATA, or SS_BDAT and SS_COMMAND between chunks) */
+	if (s->data != NULL) {
 		queue_abort(s);
 		data_free(s);
 	}
+	data_phase_end(s);
 	/* a late MSG_OPENED for a session no longer waiting is aborted by
 	 * smtpd_queue.c; a late MSG_COMMITTED is only logged */
 	queue_unwait(s);
 	s->qid[0] = '\0';
 	s->msgsize = 0;
-	s->state = SS_COMMAND;
+	s->bdat = 0;
+	/* a BDAT chunk announced but not read yet is still read, and
+	 * discarded (smtpd_bdat.c), so the session stays in step */
+	s->state = s->chunk_left > 0 ? SS_BDAT : SS_COMMAND;
 	session_txn_free(s);
 }
 
@@ -209,20 +266,54 @@ session_reset_protocol(struct session *s)
 	xfree(&s->helo);
 }
 
+/* this process's row of stats->smtpd_listener_active; -1: none */
+static int stats_row = -1;
+
+/* session_stats_init - smtpd process index i: its open-session gauges
+ * start at 0 (a restarted process drops what the dead one left) */
+void
+session_stats_init(int i)
+{
+	int l;
+
+	stats_row = i >= 0 && i < STATS_MAX_SMTPD ? i : -1;
+	for (l = 0; stats_row >= 0 && l < STATS_MAX_LISTENERS; l++)
+		stats_gauge_set(&stats->smtpd_listener_active[stats_row][l], 0);
+}
+
+/* session_count - count a session of s's listener starting (open 1)
+ * or ending (open -1) */
+static void
+session_count(const struct session *s, int64_t open)
+{
+	if (s->listener < 0 || s->listener >= STATS_MAX_LISTENERS)
+		return;
+	if (open > 0)
+		stats_add(&stats->listener_sessions[s->listener], 1);
+	if (stats_row >= 0)
+		stats_gauge_add(&stats->smtpd_listener_active[stats_row][s->listener],
+		    open);
+}
+
 /* session_free - release everything; aborts an open transaction */
 void
 session_free(struct session *s)
 {
 	session_txn_reset(s);
 	auth_reset(s);
+	access_cancel(s);
+	smtpd_anvil_disconnect(s);
 	log_info("disconnect from [%s]", s->ip);
 	TAILQ_REMOVE(&smtpd.sessions, s, entry);
 	smtpd.nsessions--;
+	session_count(s, -1);
+	tls_session_end(s);
 	bufferevent_free(s->bev);
 	/* a plain bufferevent does not own the socket, a TLS one does */
 	if (!(s->flags & SF_TLS))
 		close(s->fd);
 	free(s->helo);
+	free(s->client_name);
 	free(s);
 	smtpd_session_gone();
 }
@@ -234,7 +325,10 @@ session_reply(struct session *s, const char *fmt, ...)
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	va_list ap;
 
-	if (s->flags & SF_CLOSING)
+	/* smtps before TLS: no clear text to a client expecting a
+	 * handshake; a refusal there is only logged, then closed */
+	if ((s->flags & SF_CLOSING) || (s->state == SS_GREETING &&
+	    tls_implicit(s->listener)))
 		return;
 	va_start(ap, fmt);
 	if (session_debugging(s)) {
@@ -250,11 +344,13 @@ session_reply(struct session *s, const char *fmt, ...)
 }
 
 /* reject_counts - does this kind of refusal count towards the error
- * limit? Not the ones caused by our own limits or our queue. */
+ * limit? Not the ones caused by our own limits or our queue, nor a
+ * timeout (the session ends anyway). */
 static int
 reject_counts(enum stats_reject why)
 {
-	return why != REJ_QUEUE_ERROR && why != REJ_RCPT_LIMIT;
+	return why != REJ_QUEUE_ERROR && why != REJ_RCPT_LIMIT &&
+	    why != REJ_TIMEOUT;
 }
 
 /* session_reject - a refusal: reply, count, log, error limit */
@@ -288,7 +384,8 @@ void
 session_update_read(struct session *s)
 {
 	if ((s->flags & (SF_CLOSING | SF_OUTFULL)) == 0 &&
-	    (s->state == SS_COMMAND || s->state == SS_DATA))
+	    (s->state == SS_COMMAND || s->state == SS_DATA ||
+	    s->state == SS_BDAT))
 		bufferevent_enable(s->bev, EV_READ);
 	else
 		bufferevent_disable(s->bev, EV_READ);
@@ -411,6 +508,11 @@ session_input(struct session *s)
 				break;
 			continue;
 		}
+		if (s->state == SS_BDAT) {
+			if (!bdat_input(s))
+				break;
+			continue;
+		}
 		if (s->state != SS_COMMAND || session_stop_idle(s))
 			break;
 		/* fetched each time: STARTTLS replaces the bufferevent */
@@ -459,6 +561,8 @@ session_state_name(const struct session *s)
 		[SS_DATA] = "DATA content",
 		[SS_WAIT_COMMIT] = "END-OF-MESSAGE",
 		[SS_STARTTLS] = "STARTTLS",
+		[SS_GREETING] = "CONNECT",
+		[SS_BDAT] = "BDAT content",
 	};
 
 	return names[s->state];
@@ -481,9 +585,9 @@ session_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
 	    !(s->flags & SF_CLOSING)) {
-		log_info("timeout after %s from [%s]", session_state_name(s), s->ip);
-		session_reply(s, "421 4.4.2 %s Error: timeout exceeded",
-		    smtpd.conf->hostname);
+		/* one refusal line (reason timeout) names what it waited for */
+		session_reject(s, REJ_TIMEOUT, session_state_name(s), NULL,
+		    "421 4.4.2 %s Error: timeout exceeded", smtpd.conf->hostname);
 		session_close(s);
 		return;
 	}

@@ -149,6 +149,7 @@ tls_upgrade(struct session *s)
 	bev = tls_bev_new(s->fd, s->listener);
 	if (bev == NULL) {
 		log_warnx("cannot start TLS with [%s]", s->ip);
+		stats_add(&stats->smtpd_tls_failed, 1);
 		session_close(s);
 		return;
 	}
@@ -211,4 +212,17 @@ tls_log_error(const struct session *s)
 	}
 	if (!logged)
 		log_info("TLS connection with [%s] failed", s->ip);
+}
+
+/* tls_session_end - a session with TLS on ends: count its handshake as
+ * failed if it never completed (refused certificate, protocol mismatch,
+ * a client gone or timed out mid-handshake); completed ones are counted
+ * by session_event_cb */
+void
+tls_session_end(const struct session *s)
+{
+	SSL *ssl = tls_ssl(s);
+
+	if (ssl != NULL && !SSL_is_init_finished(ssl))
+		stats_add(&stats->smtpd_tls_failed, 1);
 }

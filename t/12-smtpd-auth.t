@@ -177,9 +177,11 @@ sub code_is {
     code_is($c->cmd('MAIL FROM:<alice@example.com>'), 250, undef, 'next transaction');
     $c->cmd('RCPT TO:<y@far.example>');
     $c->cmd('DATA');
-    $c->send("Subject: x\r\nFrom: <alice\@example.com" . (' ' x 1200)
+    # lines stay under 1000 octets (longer ones get 500 5.5.2), but the
+    # folded field outgrows what the header scan keeps (4096 octets)
+    $c->send("Subject: x\r\nFrom: <alice\@example.com" . ("\r\n" . (' ' x 900)) x 5
         . "mallory\@evil.example>\r\n\r\nhi\r\n.\r\n");
-    code_is($c->reply, 550, '5.7.1', 'a From: line too long to check: 550 5.7.1');
+    code_is($c->reply, 550, '5.7.1', 'a From: field too long to check: 550 5.7.1');
     my $tag = unique_tag('own');
     $r = $c->message('alice@example.com', 'y@far.example',
         "From: \"evil\@evil.example\" <alice\@example.com> (x\@evil.example)\n"

@@ -115,13 +115,17 @@ my ($pm, $maildir) = start(name => 'show', show => 1);
         '... gets Date: and Message-ID: and an empty line before its first line');
 
     $tag = unique_tag('long');
-    my $long = 'X-Long: ' . ('a' x 1500);
+    my $long = 'X-Long: ' . ('a' x 990);       # 998 octets, the most allowed
     $r = $c->message('erin@example.com', 'r@example.org',
         "Subject: $tag\n$long\n\nbody\n");
-    is($r->{code}, 250, 'a header line over 1000 octets');
+    is($r->{code}, 250, 'a header line of 1000 octets with its CR LF');
     $h = delivered($maildir, $tag);
     like($h, qr/\Q$long\E\r?\nDate: [^\n]+\nMessage-ID: <[^>]+>\r?\n\r?\nbody/,
         '... is kept whole, the additions after it');
+    $r = $c->message('erin@example.com', 'r@example.org',
+        "Subject: $tag\n$long" . "aa\n\nbody\n");
+    is("$r->{code} " . ($r->{enh} // ''), '500 5.5.2',
+        'a header line over 1000 octets: 500 5.5.2 (RFC 5321 4.5.3.1.6)');
     $c->close;
 }
 

@@ -104,7 +104,7 @@ is(scalar @files, 1, 'one file for a message with two recipients');
 # ---- metrics
 my $url = $pm->url('/metrics');
 my $want = -x '/usr/bin/swaks' ? 5 : 4;
-ok(wait_for(sub { (metric(metrics($url), 'postern_deliveries_total',
+ok(wait_for(sub { (metric_sum(metrics($url), 'postern_deliveries_total',
     status => 'delivered') // 0) >= $want + 1 }, 10, 'delivered counter'),
     "deliveries_total{status=delivered} >= @{[$want + 1]} (per recipient)");
 my $mm = metrics($url);

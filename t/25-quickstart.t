@@ -73,7 +73,8 @@ is($v->result, 'pass', 'Mail::DKIM verifies it against the printed key')
 my $m = metrics($pm->url('/metrics'));
 is($m->{postern_messages_accepted_total}, 1, '/metrics counts the accepted message');
 ok(wait_for(sub {
-    ($m = metrics($pm->url('/metrics')))->{'postern_deliveries_total{status="delivered"}'} // 0
+    metric_sum($m = metrics($pm->url('/metrics')), 'postern_deliveries_total',
+        status => 'delivered') // 0
 }, 5, 'delivered counter'), '/metrics counts the delivery');
 is($m->{postern_dkim_signatures_total}, 1, '/metrics counts the signature');
 

@@ -63,10 +63,10 @@ unlike($pm->log_text, qr/$q: to=<gone\@example\.com> [^\n]*attempt=2/, 'a bounce
 
 # ---- counters
 my $m = metrics($pm->url('/metrics'));
-cmp_ok(metric($m, 'postern_deliveries_total', status => 'deferred') // 0, '>=', 1, 'deferred counted');
-cmp_ok(metric($m, 'postern_deliveries_total', status => 'delivered') // 0, '>=', 1, 'delivered counted');
-cmp_ok(metric($m, 'postern_deliveries_total', status => 'bounced') // 0, '>=', 1, 'bounced counted');
-ok(wait_for(sub { my $g = metrics($pm->url('/metrics'))->{postern_queue_messages};
+cmp_ok(metric_sum($m, 'postern_deliveries_total', status => 'deferred') // 0, '>=', 1, 'deferred counted');
+cmp_ok(metric_sum($m, 'postern_deliveries_total', status => 'delivered') // 0, '>=', 1, 'delivered counted');
+cmp_ok(metric_sum($m, 'postern_deliveries_total', status => 'bounced') // 0, '>=', 1, 'bounced counted');
+ok(wait_for(sub { my $g = metric_sum(metrics($pm->url('/metrics')), 'postern_queue_messages');
     defined $g && $g == 0 }, 5, 'queue gauge 0'), 'postern_queue_messages back to 0');
 
 is($pm->stop, 0, 'postern stops with status 0');

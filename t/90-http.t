@@ -30,7 +30,7 @@ my $m = metrics($pm->url('/metrics'));
 my %families = (
     postern_connections_total => 'counter',
     postern_messages_accepted_total => 'counter',
-    postern_messages_rejected_total => 'counter',
+    postern_smtpd_rejections_total => 'counter',
     postern_deliveries_total => 'counter',
     postern_dkim_signatures_total => 'counter',
     postern_queue_messages => 'gauge',
@@ -46,12 +46,12 @@ for my $f (sort keys %families) {
     ok(grep({ /^\Q$f\E(?:\{|$)/ } keys %$m), "$f has samples");
 }
 for my $reason (qw(relay_denied size rcpt_limit syntax queue_error protocol)) {
-    ok(defined metric($m, 'postern_messages_rejected_total', reason => $reason),
-        "rejected_total{reason=\"$reason\"}");
+    ok(defined metric($m, 'postern_smtpd_rejections_total', reason => $reason),
+        "rejections_total{reason=\"$reason\"}");
 }
 for my $status (qw(delivered deferred bounced)) {
-    ok(defined metric($m, 'postern_deliveries_total', status => $status),
-        "deliveries_total{status=\"$status\"}");
+    ok(defined metric($m, 'postern_deliveries_total', transport => 'maildir', status => $status),
+        "deliveries_total{transport=\"maildir\",status=\"$status\"}");
 }
 for my $proc (qw(smtpd queued delivery httpd)) {
     is(metric($m, 'postern_child_up', process => $proc, index => '0'), 1,
@@ -77,20 +77,20 @@ is($s->cmd('RCPT TO:<user%evil.example@example.net>')->{code}, 501, 'syntax erro
 $s->cmd('QUIT');
 my $m2;
 ok(wait_for(sub { $m2 = metrics($pm->url('/metrics'));
-    (metric($m2, 'postern_deliveries_total', status => 'delivered') // 0)
-        > (metric($m, 'postern_deliveries_total', status => 'delivered') // 0) },
+    (metric_sum($m2, 'postern_deliveries_total', status => 'delivered') // 0)
+        > (metric_sum($m, 'postern_deliveries_total', status => 'delivered') // 0) },
     10, 'delivered counter'), 'deliveries_total{status="delivered"} went up');
 cmp_ok($m2->{postern_messages_accepted_total} // 0, '>', $m->{postern_messages_accepted_total} // 0,
     'messages_accepted_total went up');
 cmp_ok($m2->{postern_connections_total} // 0, '>=', ($m->{postern_connections_total} // 0) + 2,
     'connections_total went up');
 for my $reason (qw(relay_denied syntax)) {
-    cmp_ok(metric($m2, 'postern_messages_rejected_total', reason => $reason) // 0, '>',
-        metric($m, 'postern_messages_rejected_total', reason => $reason) // 0,
-        "rejected_total{reason=\"$reason\"} went up");
+    cmp_ok(metric($m2, 'postern_smtpd_rejections_total', reason => $reason) // 0, '>',
+        metric($m, 'postern_smtpd_rejections_total', reason => $reason) // 0,
+        "rejections_total{reason=\"$reason\"} went up");
 }
 ok(wait_for(sub { my $g = metrics($pm->url('/metrics'));
-    defined $g->{postern_queue_messages} && $g->{postern_queue_messages} == 0
+    defined metric_sum($g, 'postern_queue_messages') && metric_sum($g, 'postern_queue_messages') == 0
         && ($g->{postern_queue_recipients} // -1) == 0 }, 10, 'queue gauges 0'),
     'queue gauges back to 0 once delivered');
 

@@ -21,8 +21,11 @@ for my $i (1 .. 3) {
         make_message(subject => "$tag $i"));
     is($code, 250, "message $i accepted") or diag($text);
 }
-ok(wait_for(sub { (metric(metrics($pm->url('/metrics')), 'postern_deliveries_total',
+ok(wait_for(sub { (metric_sum(metrics($pm->url('/metrics')), 'postern_deliveries_total',
     status => 'delivered') // 0) >= 3 }, 10, 'delivered'), 'three deliveries');
+# a message leaves the queue just after its last delivery is counted
+ok(wait_for(sub { (metric_sum(metrics($pm->url('/metrics')), 'postern_queue_messages')
+    // 1) == 0 }, 10, 'queue empty'), 'queue empty');
 
 my $r = http_get($pm->url('/'));
 is($r->{status}, 200, 'GET / 200');

@@ -56,7 +56,7 @@ our @EXPORT = qw(
     send_mail smtp_transaction make_message smtp_raw
     smtp_sink sink_messages count_sink_messages
     scripted_smtp_server dns_server dkim_resolver
-    wait_for maildir_files dir_files spool_files http_get metrics metric
+    wait_for maildir_files dir_files spool_files http_get metrics metric metric_sum
     run_cmd slurp spit stop_pid pid_alive proc_children proc_descendants
     kill_tree unique_tag
 );
@@ -731,6 +731,20 @@ sub metric {
     my ($m, $name, %labels) = @_;
     my $l = join(',', map { qq($_="$labels{$_}") } sort keys %labels);
     return $m->{ metric_key($name, $l) };
+}
+
+# metric_sum - the sum of every sample of family name in a metrics() hash
+# whose labels include label => v..; undef when none does
+sub metric_sum {
+    my ($m, $name, %labels) = @_;
+    my $sum;
+    for my $k (keys %$m) {
+        next unless $k =~ /^\Q$name\E(?:\{(.*)\})?$/;
+        my $l = $1 // '';
+        next if grep { index(",$l,", qq(,$_="$labels{$_}",)) < 0 } keys %labels;
+        $sum = ($sum // 0) + $m->{$k};
+    }
+    return $sum;
 }
 
 # ---------------------------------------------------------------- clean-up
