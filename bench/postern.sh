@@ -3,6 +3,7 @@
 # ../shared/bench/mta/TEMPLATE.sh): runs the BUILT postern (this tree's
 # build, _build/plain by default, or $POSTERN_BUILDDIR) as a durable relay
 # from 127.0.0.1:$MTA_PORT to the sink on 127.0.0.1:$SINK_PORT.
+# POSTERN_BENCH_EXTRA: more configuration lines (bench/smtpd-sessions.sh).
 #   ../shared/bench/run-all.sh -m "postfix bench/postern.sh" -r 3 \
 #       -N "5000 20000" -S "20 100" -o /tmp/bench-results
 
@@ -39,7 +40,15 @@ queue {
 transport sink { type = relay  host = "127.0.0.1:$SINK_PORT" }
 default_transport = "sink"
 http_listen = ""
+# every load generator connects from 127.0.0.1: no per-client limit
+smtpd_client_connection_limit = 0
+${POSTERN_BENCH_EXTRA:-}
 CONF
+    # a build older than the per-client limit does not know the option
+    if "$PB_BUILD/posternctl" -c "$PB_DIR/postern.conf" check-config 2>&1 |
+        grep -q "no such option 'smtpd_client_connection_limit'"; then
+        sed -i '/^smtpd_client_connection_limit/d' "$PB_DIR/postern.conf"
+    fi
 }
 
 _pb_listening() { ss -Hltn "sport = :$MTA_PORT" 2>/dev/null | grep -q .; }
