@@ -378,22 +378,35 @@ window_hit(uint32_t *count, int64_t *end, time_t window, time_t now)
 	return *count;
 }
 
-/* anvil_message - one MAIL command from key in the message window */
-enum anvil_status
-anvil_message(struct anvil *a, const uint8_t key[16], unsigned limit,
+/* slot_window_hit - under the lock, one more event in key's message
+ * window (auth 0) or AUTH failure window (auth 1); the count in *count;
+ * -1 when the table cannot take key */
+static int
+slot_window_hit(struct anvil *a, const uint8_t key[16], int auth,
     time_t window, time_t now, unsigned *count)
 {
 	struct anvil_slot *s;
 
 	*count = 0;
 	if (anvil_lock(a) == -1)
-		return ANVIL_FULL;
+		return -1;
 	if ((s = slot_find(a, key, now, 1)) == NULL) {
 		anvil_unlock(a);
-		return ANVIL_FULL;
+		return -1;
 	}
-	*count = window_hit(&s->msg_count, &s->msg_end, window, now);
+	*count = auth ? window_hit(&s->auth_count, &s->auth_end, window, now) :
+	    window_hit(&s->msg_count, &s->msg_end, window, now);
 	anvil_unlock(a);
+	return 0;
+}
+
+/* anvil_message - one MAIL command from key in the message window */
+enum anvil_status
+anvil_message(struct anvil *a, const uint8_t key[16], unsigned limit,
+    time_t window, time_t now, unsigned *count)
+{
+	if (slot_window_hit(a, key, 0, window, now, count) == -1)
+		return ANVIL_FULL;
 	return limit > 0 && *count > limit ? ANVIL_OVER : ANVIL_OK;
 }
 
@@ -402,17 +415,10 @@ enum anvil_status
 anvil_auth_failure(struct anvil *a, const uint8_t key[16], time_t window,
     time_t now)
 {
-	struct anvil_slot *s;
+	unsigned count;
 
-	if (anvil_lock(a) == -1)
-		return ANVIL_FULL;
-	if ((s = slot_find(a, key, now, 1)) == NULL) {
-		anvil_unlock(a);
-		return ANVIL_FULL;
-	}
-	window_hit(&s->auth_count, &s->auth_end, window, now);
-	anvil_unlock(a);
-	return ANVIL_OK;
+	return slot_window_hit(a, key, 1, window, now, &count) == -1 ?
+	    ANVIL_FULL : ANVIL_OK;
 }
 
 /* anvil_auth_failures - the AUTH failures of key's current window */

@@ -137,8 +137,6 @@ struct stats_shm {
 	                                       0 verified, 1 not verified */
 	uint64_t dns_lookups[SDNS_MAX][SDNS_RESULT_MAX]; /* smtpd, delivery */
 	uint64_t listener_sessions[STATS_MAX_LISTENERS]; /* smtpd: accepted */
-	int64_t listener_active[STATS_MAX_LISTENERS];    /* unused: see
-	                                       smtpd_listener_active */
 	/* metrics of issue 6 (label values in stats.c): */
 	uint64_t smtpd_tls_failed;          /* smtpd: handshakes never completed */
 	uint64_t smtp_tls_failed;           /* delivery: client handshakes failed */
