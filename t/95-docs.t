@@ -1,8 +1,8 @@
 #!/usr/bin/perl
 # 95-docs.t - the documentation stays in step with the code (STYLE 13, 15).
 #
-# - every option and section that common/conf.c's libconfuse schema
-#   defines is documented in man/postern.conf.5 (".It Cm NAME" or
+# - every option and section that the libconfuse schema (common/conf.c
+#   and its areas common/conf_*.c) defines is documented in man/postern.conf.5 (".It Cm NAME" or
 #   ".It Ic NAME") and shown in conf/postern.conf;
 # - every option postern.conf.5 documents exists in the schema;
 # - every metric family httpd/httpd_metrics.c serves, and every reject
@@ -62,10 +62,12 @@ sub man_pages {
 	return split(' ', $list);
 }
 
-my $confc = slurp("$src/common/conf.c");
+# the schema is conf.c and its area files conf_*.c
+my @conf_files = sort glob("$src/common/conf*.c");
+my $confc = @conf_files > 1 ? join("\n", map { slurp($_) // '' } @conf_files) : undef;
 my $man5 = slurp("$src/man/postern.conf.5");
 my $sample = slurp("$src/conf/postern.conf");
-ok(defined($confc), 'common/conf.c is readable') or diag("POSTERN_SRCDIR=$src");
+ok(defined($confc), 'common/conf.c and common/conf_*.c are readable') or diag("POSTERN_SRCDIR=$src");
 ok(defined($man5), 'man/postern.conf.5 is readable');
 ok(defined($sample), 'conf/postern.conf is readable');
 
