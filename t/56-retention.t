@@ -23,7 +23,9 @@ ok(!-e $pm->spool . "/msg/" . ($qid // 'NOID'), 'and no longer in msg/');
 is(scalar maildir_files($pm->maildir), 1, 'the message was delivered');
 ok(wait_for(sub { !-e $kept }, 10, 'retained file removed'),
     'removed once the retention is over');
-like($pm->log_text, qr/$q: retention over, removed from retained\//, 'log: retention over');
+# the line follows the unlink: wait for it rather than read the log at once
+ok($pm->wait_log(qr/$q: retention over, removed from retained\//, 10),
+    'log: retention over') or diag($pm->log_tail(20));
 is($pm->stop, 0, 'postern stops');
 
 # ---- group_commit = no: 20 messages from 4 clients, all durable
