@@ -35,6 +35,7 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "conf.h"
 #include "log.h"
@@ -95,48 +96,35 @@ auth_reset(struct session *s)
 	s->auth_step = AUTH_STEP_NONE;
 }
 
-/* b64_value - the value of one base64 character, -1 if not one */
-static int
-b64_value(unsigned char c)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	const char *p;
-
-	if (c == '\0' || (p = strchr(tab, c)) == NULL)
-		return -1;
-	return (int)(p - tab);
-}
-
-/* b64_decode - strict RFC 4648 base64 into out (NUL added); the decoded
- * length, or -1 on bad input or if it does not fit */
+/* b64_decode - a response as RFC 4954 sends it (RFC 4648 base64, one
+ * token: no white space, no line breaks, padding only at the end) into
+ * out, NUL added after it; the decoded length, or -1 if it is not that
+ * or does not fit. OpenSSL decodes and checks the padding; it would skip
+ * white space and stop at '-', so the alphabet is checked first. */
 static ssize_t
 b64_decode(const char *in, unsigned char *out, size_t outlen)
 {
-	size_t n = strlen(in), i, o = 0;
-	int v[4], k;
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+	size_t n = strlen(in);
+	EVP_ENCODE_CTX *ctx;
+	int len = 0, fin = 0, rc;
 
-	if (n % 4 != 0)
+	if (n % 4 != 0 || in[strspn(in, alphabet)] != '\0' || n / 4 * 3 + 1 > outlen)
 		return -1;
-	for (i = 0; i < n; i += 4) {
-		for (k = 0; k < 4; k++) {
-			v[k] = b64_value((unsigned char)in[i + k]);
-			/* '=' only as the last one or two characters */
-			if (v[k] < 0 && !(in[i + k] == '=' && i + 4 == n && k >= 2))
-				return -1;
-		}
-		if (v[2] < 0 && v[3] >= 0)
-			return -1;
-		if (o + 3 >= outlen)
-			return -1;
-		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (v[2] >= 0)
-			out[o++] = (unsigned char)((v[1] & 0xf) << 4 | v[2] >> 2);
-		if (v[3] >= 0)
-			out[o++] = (unsigned char)((v[2] & 0x3) << 6 | v[3]);
+	if ((ctx = EVP_ENCODE_CTX_new()) == NULL)
+		fatalx("cannot allocate a base64 context");
+	EVP_DecodeInit(ctx);
+	rc = EVP_DecodeUpdate(ctx, out, &len, (const unsigned char *)in, (int)n);
+	if (rc != -1 && EVP_DecodeFinal(ctx, out + len, &fin) != 1)
+		rc = -1;
+	EVP_ENCODE_CTX_free(ctx);
+	if (rc == -1) {
+		explicit_bzero(out, outlen);
+		return -1;
 	}
-	out[o] = '\0';
-	return (ssize_t)o;
+	out[len + fin] = '\0';
+	return len + fin;
 }
 
 /* auth_decode - a client response: "=" is empty; -1 after the 501
@@ -206,29 +194,42 @@ auth_finish(struct session *s, const char *mech, const char *user,
 	session_reply(s, "235 2.7.0 Authentication successful");
 }
 
-/* plain_response - "authzid NUL authcid NUL passwd" (RFC 4616) */
+/* auth_malformed - 501 for a response that decodes but is not what the
+ * mechanism defines; the exchange ends */
+static void
+auth_malformed(struct session *s, const char *mech, unsigned char *buf,
+    size_t len)
+{
+	explicit_bzero(buf, len);
+	auth_reset(s);
+	session_reject(s, REJ_SYNTAX, "AUTH", NULL,
+	    "501 5.5.2 Malformed %s response", mech);
+}
+
+/* plain_response - "[authzid] NUL authcid NUL passwd" (RFC 4616 2):
+ * exactly two NULs, a non-empty authcid and passwd; the parts are cut
+ * by length, so nothing after a NUL inside passwd can be ignored */
 static void
 plain_response(struct session *s, const char *resp)
 {
 	unsigned char buf[AUTH_BUF];
+	unsigned char *nul1, *nul2;
 	const char *authz, *user, *pass;
 	ssize_t n;
-	size_t zl, ul;
 
 	if ((n = auth_decode(s, resp, buf, sizeof(buf))) < 0)
 		return;
-	authz = (const char *)buf;
-	zl = strlen(authz);
-	user = authz + zl + 1;
-	if ((ssize_t)zl + 1 >= n || (ssize_t)(zl + 1 + (ul = strlen(user)) + 1) > n) {
-		explicit_bzero(buf, sizeof(buf));
-		auth_reset(s);
-		session_reject(s, REJ_SYNTAX, "AUTH", NULL,
-		    "501 5.5.2 Malformed PLAIN response");
+	if ((nul1 = memchr(buf, '\0', (size_t)n)) == NULL ||
+	    (nul2 = memchr(nul1 + 1, '\0', (size_t)(buf + n - nul1 - 1))) == NULL ||
+	    nul2 == nul1 + 1 || nul2 + 1 == buf + n ||
+	    memchr(nul2 + 1, '\0', (size_t)(buf + n - nul2 - 1)) != NULL) {
+		auth_malformed(s, "PLAIN", buf, sizeof(buf));
 		return;
 	}
-	pass = user + ul + 1;
-	if (zl > 0 && strcmp(authz, user) != 0) {
+	authz = (const char *)buf;
+	user = (const char *)nul1 + 1;
+	pass = (const char *)nul2 + 1;
+	if (*authz != '\0' && strcmp(authz, user) != 0) {
 		/* acting as someone else is not something we offer */
 		explicit_bzero(buf, sizeof(buf));
 		auth_finish(s, "PLAIN", user, "");
@@ -255,9 +256,14 @@ static void
 login_user(struct session *s, const char *resp)
 {
 	unsigned char buf[AUTH_BUF];
+	ssize_t n;
 
-	if (auth_decode(s, resp, buf, sizeof(buf)) < 0)
+	if ((n = auth_decode(s, resp, buf, sizeof(buf))) < 0)
 		return;
+	if (memchr(buf, '\0', (size_t)n) != NULL) {
+		auth_malformed(s, "LOGIN", buf, sizeof(buf));
+		return;
+	}
 	s->auth_login = xstrdup((char *)buf);
 	explicit_bzero(buf, sizeof(buf));
 	s->auth_step = AUTH_STEP_LOGIN_PASS;
@@ -372,9 +378,14 @@ auth_continue(struct session *s, char *line)
 		break;
 	case AUTH_STEP_LOGIN_PASS: {
 		unsigned char buf[AUTH_BUF];
+		ssize_t n;
 
-		if (auth_decode(s, line, buf, sizeof(buf)) < 0)
+		if ((n = auth_decode(s, line, buf, sizeof(buf))) < 0)
 			break;
+		if (memchr(buf, '\0', (size_t)n) != NULL) {
+			auth_malformed(s, "LOGIN", buf, sizeof(buf));
+			break;
+		}
 		user = xstrdup(s->auth_login);
 		auth_finish(s, "LOGIN", user, (const char *)buf);
 		explicit_bzero(buf, sizeof(buf));

@@ -461,8 +461,15 @@ session_line(struct session *s, struct evbuffer *in)
 	if ((s->flags & SF_DISCARD) || len + 1 > SMTPD_LINE_MAX) {
 		evbuffer_drain(in, len + 1);
 		s->flags &= ~SF_DISCARD;
-		session_reject(s, REJ_PROTOCOL, "unknown", NULL,
-		    "500 5.5.2 Error: line too long");
+		if (s->auth_step != AUTH_STEP_NONE) {
+			/* RFC 4954 4: the exchange ends, the next line is a
+			 * command again */
+			auth_reset(s);
+			session_reject(s, REJ_SYNTAX, "AUTH", NULL,
+			    "500 5.5.6 Authentication Exchange line is too long");
+		} else
+			session_reject(s, REJ_PROTOCOL, "unknown", NULL,
+			    "500 5.5.2 Error: line too long");
 		return 1;
 	}
 	evbuffer_remove(in, line, len + 1);

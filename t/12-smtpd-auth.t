@@ -2,7 +2,10 @@
 # and LOGIN with and without the initial response, users from smtp_user
 # sections and a users_file, yescrypt (made by posternctl hash-password),
 # sha512-crypt and bcrypt hashes, 235 / 535 5.7.8 / 538 5.7.11 / 503 5.5.1
-# / 501 5.0.0 / 504, auth = required (530 5.7.0), auth = off, AUTH only
+# / 501 5.0.0 / 504, malformed responses (501 5.5.2: NUL after the
+# password, padding or white space inside the base64) and an over-long
+# response line (500 5.5.6, the exchange ends), auth = required (530
+# 5.7.0), auth = off, AUTH only
 # advertised where allowed, relaying for authenticated users only, the
 # sender domains of a user in MAIL FROM (553 5.7.1) and in From: (550
 # 5.7.1), and an empty domain list meaning any domain.
@@ -143,8 +146,43 @@ sub code_is {
     code_is($c->cmd('AUTH PLAIN ' . plain_ir('dave', 'dave-secret')), 235, '2.7.0',
         'bcrypt user: 235');
     $c->close;
+}
+
+# --- malformed responses end the exchange (RFC 4954 4, RFC 4616 2) ----------
+{
+    my $c = tls_session();
+    code_is($c->cmd('AUTH PLAIN ' . b64("\0alice\0alice-secret\0junk")), 501, '5.5.2',
+        'PLAIN with bytes after a third NUL: 501 5.5.2, not 235');
+    code_is($c->cmd('AUTH PLAIN ' . b64("\0alice\0alice-secret\0")), 501, '5.5.2',
+        'PLAIN with a NUL ending the password: 501');
+    code_is($c->cmd('AUTH PLAIN ' . b64("alice\0alice-secret")), 501, '5.5.2',
+        'PLAIN with one NUL: 501');
+    code_is($c->cmd('AUTH PLAIN ' . b64("\0\0alice-secret")), 501, '5.5.2',
+        'PLAIN with an empty authcid: 501');
+    my $ir = plain_ir('alice', 'alice-secret');
+    code_is($c->cmd('AUTH PLAIN ' . substr($ir, 0, 4) . '=' . substr($ir, 5)), 501,
+        '5.5.2', 'base64 with padding inside: 501');
+    code_is($c->cmd('AUTH PLAIN ' . substr($ir, 0, 4) . ' ' . substr($ir, 4)), 501,
+        '5.5.2', 'base64 with white space inside: 501');
+    code_is($c->cmd('AUTH LOGIN ' . b64("alice\0bob")), 501, '5.5.2',
+        'LOGIN user name with a NUL: 501');
+    code_is($c->cmd('AUTH LOGIN ' . b64('alice')), 334, undef, 'LOGIN user name');
+    code_is($c->cmd(b64("alice-secret\0junk")), 501, '5.5.2',
+        'LOGIN password with a NUL and more after it: 501, not 235');
+    $c->close;
 
     $c = tls_session();
+    code_is($c->cmd('AUTH PLAIN'), 334, undef, 'AUTH PLAIN: 334');
+    code_is($c->cmd(b64('x' x 7680)), 500, '5.5.6',
+        'a 10 KB response line: 500 5.5.6');
+    code_is($c->cmd('NOOP'), 250, undef, 'the exchange ended: NOOP is a command again');
+    code_is($c->cmd('AUTH PLAIN ' . $ir), 235, '2.7.0',
+        'and AUTH works after all of it');
+    $c->close;
+}
+
+{
+    my $c = tls_session();
     $c->cmd('AUTH LOGIN');
     code_is($c->cmd('*'), 501, '5.0.0', 'client cancels with "*": 501 5.0.0');
     $c->cmd('AUTH LOGIN');
