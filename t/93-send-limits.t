@@ -91,6 +91,14 @@ my $n3 = nonce();
 $r = req('POST', $send, ip('192.0.2.6'), json => msg($n3, uc sha256_hex($n3 . $secret)));
 is($r->{status}, 202, 'upper-case hex hash accepted') or diag($r->{content});
 
+# credentials are compared by length: a NUL and more after a right value
+my $n4 = nonce();
+$r = req('POST', $send, ip('192.0.2.30'), json => msg($n4, sha256_hex($n4 . $secret) . "\0junk"));
+is($r->{status}, 400, 'a right hash followed by NUL and junk: 400');
+is($r->{json}{field}, 'hash', '... naming hash');
+$r = req('POST', $send, ip('192.0.2.31'), json => { %{ msg($n4) }, nonce => "$n4\0junk" });
+is($r->{status}, 400, 'a right nonce followed by NUL and junk: 400');
+
 my $body = msg(nonce());
 delete $body->{hash};
 $r = req('POST', $send, ip('192.0.2.7'), json => $body);

@@ -66,6 +66,12 @@ test_msgbuf(void)
 	msgreader_init(&r, b.data, b.len);
 	is_str(msg_get_str(&r), "", "truncated string reads as empty");
 	ok(r.err, "  and sets err");
+	msgbuf_reset(&b);
+	msg_add_u32(&b, 5);             /* "ab\0cd": a NUL inside the length */
+	msg_add_data(&b, "ab\0cd", 6);
+	msgreader_init(&r, b.data, b.len);
+	is_str(msg_get_str(&r), "", "a string with a NUL inside reads as empty");
+	ok(r.err, "  and sets err (strings are taken by length, not to a NUL)");
 	msgbuf_free(&b);
 }
 
