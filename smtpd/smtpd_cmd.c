@@ -451,7 +451,17 @@ cmd_mail(struct session *s, char *arg)
 	session_reply(s, "250 2.1.0 Ok");
 }
 
-/* rcpt_permitted - the relay rule: trusted client or relay domain */
+/* rcpt_postmaster - 1 for the postmaster of this host (RFC 5321 4.5.1:
+ * mail to it is accepted from anyone; it reaches that one address) */
+static int
+rcpt_postmaster(const struct mailaddr *a)
+{
+	return strcasecmp(a->local, "postmaster") == 0 &&
+	    strcasecmp(a->domain, smtpd.conf->hostname) == 0;
+}
+
+/* rcpt_permitted - the relay rule: trusted client or relay domain, and
+ * this host's postmaster for everyone */
 static int
 rcpt_permitted(const struct session *s, const struct mailaddr *a)
 {
@@ -461,7 +471,24 @@ rcpt_permitted(const struct session *s, const struct mailaddr *a)
 	/* submission: an authenticated user may send anywhere */
 	if (s->flags & SF_AUTH)
 		return 1;
-	return conf_is_relay_domain(smtpd.conf, a->domain);
+	return rcpt_postmaster(a) || conf_is_relay_domain(smtpd.conf, a->domain);
+}
+
+/* rcpt_path - the forward-path at p; "<Postmaster>" without a domain (any
+ * case, RFC 5321 4.1.1.3) is postmaster@hostname and routed as that */
+static int
+rcpt_path(const char *p, struct mailaddr *a, const char **end, const char **why)
+{
+	static const char pm[] = "<postmaster>";
+
+	if (strncasecmp(p, pm, sizeof(pm) - 1) != 0)
+		return addr_parse_path(p, ADDR_ALLOW_UTF8, a, end, why);
+	memset(a, 0, sizeof(*a));
+	strlcpy(a->local, "postmaster", sizeof(a->local));
+	strlcpy(a->domain, smtpd.conf->hostname, sizeof(a->domain));
+	str_lower(a->domain);
+	*end = p + sizeof(pm) - 1;
+	return 0;
 }
 
 /* rcpt_add - append an accepted recipient */
@@ -500,7 +527,7 @@ cmd_rcpt(struct session *s, char *arg)
 		    "501 5.5.4 Syntax: RCPT TO:<address>");
 		return;
 	}
-	if (addr_parse_path(p, ADDR_ALLOW_UTF8, &a, &end, &why) < 0) {
+	if (rcpt_path(p, &a, &end, &why) < 0) {
 		session_reject(s, REJ_SYNTAX, "RCPT", NULL,
 		    "501 5.1.3 Bad recipient address syntax: %s", why);
 		return;

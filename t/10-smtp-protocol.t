@@ -93,7 +93,9 @@ my @bad = (
     '"user@evil.example"@example.net',          # quoted local part with @
     'user@[192.0.2.1]',                         # IP literal
     'user@example..net',                        # empty label
-    'postmaster',                               # no domain
+    'user',                                     # no domain
+    'postmaster@',                              # empty domain
+    '<postmaster>',                             # nested brackets
     'user@' . ('a' x 64 . '.') x 4 . 'net',     # over-long domain
 );
 for my $addr (@bad) {
@@ -111,6 +113,27 @@ reply_is($s->cmd('RCPT TO:<third@example.net>'), 250, '2.1.5', 'third RCPT');
 reply_is($s->cmd('RCPT TO:<fourth@example.net>'), 452, '4.5.3',
     'more than max_recipients: 452 4.5.3');
 reply_is($s->cmd('RSET'), 250, '2.0.0', 'RSET after recipients');
+
+# ---- <Postmaster> without a domain (RFC 5321 4.1.1.3), from anyone
+$s->cmd('QUIT');
+$s = session();
+$s->cmd('EHLO client.test');
+$s->cmd('MAIL FROM:<sender@example.org>');
+reply_is($s->cmd('RCPT TO:<Postmaster>'), 250, '2.1.5',
+    'RCPT TO:<Postmaster> from an untrusted client: 250 2.1.5');
+reply_is($s->cmd('RCPT TO:<POSTMASTER>'), 250, '2.1.5', 'any case: 250');
+reply_is($s->cmd('RCPT TO:<postmaster@postern.test>'), 250, '2.1.5',
+    'postmaster@hostname: 250 (the same mailbox)');
+reply_is($s->cmd('RCPT TO:<postmaster@example.com>'), 554, '5.7.1',
+    'the postmaster of another domain is still relaying: 554 5.7.1');
+reply_is($s->cmd('RCPT TO:<Postmaster> NOTIFY=NEVER'), 555, '5.5.4',
+    'parameters after <Postmaster> are looked at: 555');
+reply_is($s->cmd('DATA'), 354, undef, 'DATA for the postmaster');
+my $pmtag = unique_tag('postmaster');
+reply_is($s->cmd("Subject: $pmtag\r\n\r\nfor the postmaster\r\n."), 250, '2.0.0',
+    'message to the postmaster queued');
+ok($pm->wait_log(qr/to=<postmaster\@postern\.test>.*status=sent/, 20),
+    'delivered to postmaster@hostname');
 
 # ---- long line and NUL: 500, then the session still works
 $s->cmd('QUIT');
@@ -177,7 +200,7 @@ ok(wait_for(sub { grep { (slurp($_) // '') =~ /\Q$good\E/ } maildir_files($pm->m
     10, 'the good message in the maildir'), 'good message delivered');
 my @all = map { slurp($_) // '' } maildir_files($pm->maildir);
 is(scalar(grep { /\Q$bare\E/ } @all), 0, 'bare-LF message was not queued');
-is(scalar(@all), 1, 'exactly one message delivered');
+is(scalar(grep { !/\Q$pmtag\E/ } @all), 1, 'exactly one message delivered (besides the postmaster one)');
 ok(wait_for(sub { !spool_files($pm->spool) },
     10, 'spool tmp/ and msg/ empty'), 'nothing left in the spool');
 my $after = metrics($pm->url('/metrics'));
