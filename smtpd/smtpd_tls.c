@@ -197,20 +197,35 @@ tls_describe(const struct session *s, char *buf, size_t len)
 	    SSL_CIPHER_get_name(c), bits, alg);
 }
 
-/* tls_log_error - log why a TLS session failed (handshake, I/O) */
+/* tls_log_error - log why a TLS session failed (handshake, I/O): one line
+ * per OpenSSL error. libevent also queues the SSL_get_error() value of
+ * the failed call (SSL_ERROR_SSL, SSL_ERROR_SYSCALL: library 0), which
+ * ERR_error_string_n would print as "error:00000001:lib(0)::reason(1)";
+ * it only says which kind of failure it was when OpenSSL left nothing. */
 void
 tls_log_error(const struct session *s)
 {
 	char buf[256];
 	unsigned long e;
-	int logged = 0;
+	int logged = 0, kind = 0;
 
 	while ((e = bufferevent_get_openssl_error(s->bev)) != 0) {
+		if (ERR_GET_LIB(e) == 0) {
+			kind = (int)e;
+			continue;
+		}
 		ERR_error_string_n(e, buf, sizeof(buf));
 		log_info("TLS error with [%s]: %s", s->ip, buf);
 		logged = 1;
 	}
-	if (!logged)
+	if (logged)
+		return;
+	if (kind == SSL_ERROR_SYSCALL)
+		log_info("TLS connection with [%s] failed: connection closed or I/O error",
+		    s->ip);
+	else if (kind == SSL_ERROR_SSL)
+		log_info("TLS connection with [%s] failed: protocol error", s->ip);
+	else
 		log_info("TLS connection with [%s] failed", s->ip);
 }
 

@@ -1,6 +1,7 @@
 # 11-smtpd-tls.t - postern-smtpd listeners and TLS: several listen
 # sections (IPv4 and IPv6), STARTTLS (RFC 3207) on a mode smtp listener
-# with a certificate, implicit TLS on mode smtps, require_tls (530 5.7.0),
+# with a certificate, implicit TLS on mode smtps (a client closing before
+# the handshake gets one log line, not a bogus OpenSSL code), require_tls (530 5.7.0),
 # TLS 1.2 minimum, the CVE-2011-0411 injection (pipelined bytes after
 # STARTTLS are discarded, never answered inside TLS), the state reset
 # after TLS, a second STARTTLS (503), a listener without a certificate
@@ -103,6 +104,26 @@ ok(wait_for(sub { smtpc($port{smtps}, tls => 1) }, 10), 'smtps listener up');
     my $ok = smtpc($port{starttls});
     is($ok && $ok->{greeting}{code}, 220, 'smtpd still serves after bad handshakes');
     $ok->close if $ok;
+}
+
+# --- a client that closes an smtps connection before the handshake:
+# one line that says so, not OpenSSL's code for a value that is none
+{
+    my $from = length($pm->log_text);
+    my $gone = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $port{smtps},
+        Timeout => 5);
+    ok($gone, 'smtps: connected');
+    close $gone;
+    my $new = sub { substr($pm->log_text, $from) };
+    my $session = qr/connect from \[127\.0\.0\.1\] \(smtps\)\n((?:.*\n)*?)/
+        . qr/.*disconnect from \[127\.0\.0\.1\]/;
+    ok(wait_for(sub { $new->() =~ $session }, 10, 'disconnect'),
+        'smtps: the early close is logged');
+    my ($lines) = $new->() =~ $session;
+    my @tls = grep { /TLS/ } split /\n/, $lines // '';
+    is(scalar(@tls), 1, 'one TLS line for it') or diag(join("\n", @tls));
+    unlike(join("\n", @tls), qr/lib\(0\)|reason\(\d+\)/, 'no error code that is not OpenSSL\'s');
+    like($tls[0] // '', qr/\[127\.0\.0\.1\]/, 'the line names the client');
 }
 
 # --- implicit TLS --------------------------------------------------------
