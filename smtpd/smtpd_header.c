@@ -1,7 +1,7 @@
 /*
  * smtpd_header.c - the header section of a message as it streams past:
- * which fields it has (Date:, Message-ID:) and whether its From: uses a
- * domain the authenticated user does not own.
+ * which fields it has (Date:, Message-ID:) and whether its From: or
+ * Sender: uses a domain the authenticated user does not own.
  *
  * Owns: struct smtpd_hdr, one per message being received: the current
  * (unfolded) field, at most HDR_FIELD_MAX bytes of it, and what was seen.
@@ -9,14 +9,17 @@
  * header section, then asks what to add (submission listeners) and
  * whether to refuse.
  *
- * SECURITY: header bytes are untrusted; nothing here is logged. A From:
- * field longer than HDR_FIELD_MAX is judged on its first HDR_FIELD_MAX
- * bytes and refused if it is truncated and the user is restricted (no
- * address can hide past the end).
+ * SECURITY: header bytes are untrusted; nothing here is logged. For a
+ * user restricted to some sender domains, From: and Sender: are parsed
+ * by common/addrlist.c (which refuses what it cannot read whole) and
+ * every mailbox in them must be in an owned domain; a From: with several
+ * mailboxes needs a Sender: with one (RFC 5322 3.6.2); a second From: or
+ * Sender: field, a field longer than HDR_FIELD_MAX (no address can hide
+ * past the end) and an unparseable one are refused.
  *
  * STANDARDS: RFC 5322 (2.2 fields and folding, 3.4 addresses, 3.6.1
- * Date, 3.6.4 Message-ID), RFC 6409 (8.2 and 8.3: a submission server
- * may add Date and Message-ID).
+ * Date, 3.6.2 From and Sender, 3.6.4 Message-ID), RFC 6409 (8.2 and 8.3:
+ * a submission server may add Date and Message-ID).
  */
 #include "config.h"
 
@@ -27,6 +30,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "addr.h"
+#include "addrlist.h"
 #include "conf.h"
 #include "util.h"
 
@@ -40,7 +45,8 @@ struct smtpd_hdr {
 	int truncated;
 	int have_date;
 	int have_msgid;
-	int from_refused;
+	int from_refused;       /* a second From:/Sender:, or one too long */
+	char *from, *sender;    /* their values (restricted users only) */
 };
 
 /* hdr_new - the header scanner of one message */
@@ -54,6 +60,10 @@ hdr_new(void)
 void
 hdr_free(struct smtpd_hdr **hp)
 {
+	if (*hp != NULL) {
+		free((*hp)->from);
+		free((*hp)->sender);
+	}
 	xfree(hp);
 }
 
@@ -70,54 +80,59 @@ hdr_append(struct smtpd_hdr *h, const char *p, size_t n)
 	h->field[h->len] = '\0';
 }
 
-/* strip_quoted - blank out quoted strings and (nested) comments, where
- * an '@' is no address */
-static void
-strip_quoted(char *p)
+/* restricted - 1 if the session's user may use only some domains */
+static int
+restricted(const struct session *s)
 {
-	int depth = 0, quote = 0;
-
-	for (; *p != '\0'; p++) {
-		if ((quote || depth) && *p == '\\' && p[1] != '\0') {
-			p[0] = p[1] = ' ';
-			p++;
-		} else if (quote) {
-			quote = *p != '"';
-			*p = ' ';
-		} else if (*p == '"') {
-			quote = 1;
-			*p = ' ';
-		} else if (*p == '(') {
-			depth++;
-			*p = ' ';
-		} else if (depth) {
-			if (*p == ')')
-				depth--;
-			*p = ' ';
-		}
-	}
+	return (s->flags & SF_AUTH) && s->user != NULL && s->user->ndomains > 0;
 }
 
-/* from_check - every domain after an '@' in a From: value must be owned */
+/* owned - 1 if every mailbox of an address-list value has a domain the
+ * user owns (an unparseable value owns nothing, nor does one with a
+ * source route, whose domains a reader may be shown) */
 static int
-from_check(struct session *s, char *value)
+owned(const struct session *s, const char *value)
 {
-	char *at, *d, *end;
-	char save;
+	struct addrlist l = { 0 };
+	const char *why;
+	size_t i;
+	int ok;
 
-	strip_quoted(value);
-	for (at = strchr(value, '@'); at != NULL; at = strchr(end, '@')) {
-		d = at + 1;
-		end = d + strcspn(d, " \t\r\n<>,;:\"()[]");
-		save = *end;
-		*end = '\0';
-		if (*d == '\0' || !auth_sender_owned(s, d)) {
-			*end = save;
-			return 1;
-		}
-		*end = save;
-	}
-	return 0;
+	if (addrlist_parse(value, &l, &why) == -1)
+		return 0;
+	for (i = 0, ok = 1; i < l.n && ok; i++)
+		ok = *l.v[i].domain != '\0' && !l.v[i].routed &&
+		    auth_sender_owned(s, l.v[i].domain);
+	addrlist_free(&l);
+	return ok;
+}
+
+/* from_check - 1 if From: or Sender: is not the user's: "the From:
+ * domain" must exist (one From: mailbox, or several and one Sender:
+ * mailbox, RFC 5322 3.6.2), and every mailbox of both must be owned */
+static int
+from_check(const struct smtpd_hdr *h, const struct session *s)
+{
+	char domain[ADDR_DOMAIN_MAX + 1];
+	const char *why;
+
+	if (h->from == NULL)
+		return h->sender != NULL && !owned(s, h->sender);
+	if (addrlist_author_domain(h->from, h->sender, domain, sizeof(domain),
+	    &why) == -1)
+		return 1;
+	return !owned(s, h->from) || (h->sender != NULL && !owned(s, h->sender));
+}
+
+/* keep_field - keep a From:/Sender: value for from_check; a second
+ * field of the name, or one too long to judge, is refused at once */
+static void
+keep_field(struct smtpd_hdr *h, char **slot, const char *value)
+{
+	if (*slot != NULL || h->truncated)
+		h->from_refused = 1;
+	else
+		*slot = xstrdup(value);
 }
 
 /* hdr_field_done - the current field is complete: look at it */
@@ -138,10 +153,10 @@ hdr_field_done(struct smtpd_hdr *h, struct session *s)
 			h->have_date = 1;
 		else if (nl == 10 && strncasecmp(h->field, "Message-ID", 10) == 0)
 			h->have_msgid = 1;
-		else if (nl == 4 && strncasecmp(h->field, "From", 4) == 0 &&
-		    (s->flags & SF_AUTH) && s->user != NULL && s->user->ndomains > 0 &&
-		    (h->truncated || from_check(s, colon + 1)))
-			h->from_refused = 1;
+		else if (nl == 4 && strncasecmp(h->field, "From", 4) == 0 && restricted(s))
+			keep_field(h, &h->from, colon + 1);
+		else if (nl == 6 && strncasecmp(h->field, "Sender", 6) == 0 && restricted(s))
+			keep_field(h, &h->sender, colon + 1);
 	}
 	h->len = 0;
 	h->truncated = 0;
@@ -206,9 +221,9 @@ hdr_missing(struct smtpd_hdr *h, struct session *s, char *buf, size_t len)
 }
 
 /* hdr_from_refused - 1 if a From: address uses a domain the
- * authenticated user does not own */
+ * authenticated user does not own (see from_check) */
 int
 hdr_from_refused(struct smtpd_hdr *h, struct session *s)
 {
-	return h->from_refused;
+	return restricted(s) && (h->from_refused || from_check(h, s));
 }

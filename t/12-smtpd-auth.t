@@ -225,6 +225,43 @@ sub code_is {
         "From: \"evil\@evil.example\" <alice\@example.com> (x\@evil.example)\n"
         . "Subject: $tag\n\nhi\n");
     code_is($r, 250, undef, 'From: owned (quoted @ and comments ignored): 250');
+    # one rule for "the From: domain" (common/addrlist.c): every mailbox of
+    # From: and Sender: owned, several From: mailboxes need one Sender:
+    my @from = (
+        [ "From: alice\@example.com, bob\@example.com\n", 550,
+            'two From: mailboxes without Sender: 550 (RFC 5322 3.6.2)' ],
+        [ "From: alice\@example.com, bob\@example.com\nSender: alice\@example.com\n",
+            250, 'two From: mailboxes and an owned Sender: 250' ],
+        [ "From: alice\@example.com, bob\@example.com\nSender: x\@evil.example\n",
+            550, 'a Sender: not owned: 550' ],
+        [ "From: alice\@example.com\nSender: x\@evil.example\n", 550,
+            'one From: mailbox, Sender: not owned: 550' ],
+        [ "From: alice\@example.com, mallory\@evil.example\n"
+            . "Sender: alice\@example.com\n", 550,
+            'a second From: mailbox not owned: 550' ],
+        [ "From: alice\@example.com\nFrom: alice\@example.com\n", 550,
+            'two From: fields: 550' ],
+        [ "From: alice\@example.com\@evil.example\n", 550,
+            'text after the address: 550' ],
+        [ "From: alice\@example.com;mallory\@evil.example\n", 550,
+            'a second address after ";": 550' ],
+        [ "From: <\@evil.example:alice\@example.com>\n", 550,
+            'a source route naming another domain: 550' ],
+        [ "From: alice\n", 550, 'a From: without a domain: 550' ],
+        [ "From: \"alice\@example.com\"\@evil.example\n", 550,
+            'the quoted local part is no domain: 550' ],
+        [ "From: =?utf-8?q?x=40evil.example?= <alice\@example.com>\n", 250,
+            'an encoded word with "@" in the display name: 250' ],
+        [ "From: Team: alice\@Example.COM;\n", 250, 'a group of owned mailboxes: 250' ],
+        [ "From: alice . x \@ example . com (old style)\n", 250,
+            'obsolete CFWS around dots: 250' ],
+    );
+    for my $f (@from) {
+        my ($hdr, $want, $name) = @$f;
+        $r = $c->message('alice@example.com', 'y@far.example',
+            $hdr . 'Subject: ' . unique_tag('f') . "\n\nhi\n");
+        code_is($r, $want, $want == 550 ? '5.7.1' : undef, $name);
+    }
     $c->close;
 
     $c = smtpc($port{clear});
