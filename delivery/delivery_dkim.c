@@ -2,9 +2,10 @@
  * delivery_dkim.c - DKIM signing of outgoing messages with libopendkim.
  *
  * Owns: the private keys (read once at start-up, while privileged) and
- * the libopendkim library handle. The signing domain of a message is its
- * From: header's domain (first mailbox, unfolded, comments and display
- * name skipped, lower-cased), else the envelope sender's domain; when
+ * the libopendkim library handle. The signing domain of a message is
+ * "the From: domain" of common/addrlist.c (From:'s only mailbox, or the
+ * Sender: mailbox when From: holds several; RFC 5322 3.6.2), else the
+ * envelope sender's domain; when
  * the configuration has dkim sections for it, the message is signed with
  * each of their keys (several selectors: one DKIM-Signature each),
  * rsa-sha256 with libopendkim or ed25519-sha256 (delivery_dkim_ed.c,
@@ -39,6 +40,7 @@
 #include <dkim.h>
 
 #include "addr.h"
+#include "addrlist.h"
 #include "conf.h"
 #include "log.h"
 #include "stats.h"
@@ -266,74 +268,23 @@ delivery_header_value(const char *msg, size_t len, const char *name)
 	return header_value(msg, len, name);
 }
 
-/* from_domain - the domain of the first mailbox's addr-spec in a From:
- * value ("Name <a@b>", "a@b (comment)", "\"x@y\" <a@b>"); 0 or -1 */
-static int
-from_domain(const char *v, char *out, size_t outlen)
-{
-	const char *p, *start = v;
-	int quote = 0, depth = 0, angle = 0, at = 0;
-	size_t o = 0;
-
-	/* the angle-addr of the first mailbox, if it has one */
-	for (p = v; *p != '\0'; p++) {
-		if ((quote || depth) && *p == '\\' && p[1] != '\0')
-			p++;
-		else if (quote)
-			quote = *p != '"';
-		else if (depth)
-			depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
-		else if (*p == '"')
-			quote = 1;
-		else if (*p == '(')
-			depth = 1;
-		else if (*p == '<') {
-			start = p + 1;
-			angle = 1;
-			break;
-		} else if (*p == ',' || *p == ';')
-			break;
-	}
-	/* the domain follows the last '@' outside quotes and comments */
-	quote = depth = 0;
-	for (p = start; *p != '\0'; p++) {
-		if ((quote || depth) && *p == '\\' && p[1] != '\0')
-			p++;
-		else if (quote)
-			quote = *p != '"';
-		else if (depth)
-			depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
-		else if (*p == '"')
-			quote = 1;
-		else if (*p == '(')
-			depth = 1;
-		else if ((angle && *p == '>') || *p == ',' || *p == ';')
-			break;
-		else if (*p == '@') {
-			at = 1;
-			o = 0;
-		} else if (at && *p != ' ' && *p != '\t' && o + 1 < outlen)
-			out[o++] = *p;
-	}
-	while (o > 0 && out[o - 1] == '.')
-		o--;
-	out[o] = '\0';
-	str_lower(out);
-	return at && o > 0 && domain_valid(out, 0) ? 0 : -1;
-}
-
-/* delivery_dkim_domain - the signing domain: From:, else the sender */
+/* delivery_dkim_domain - the signing domain: "the From: domain"
+ * (common/addrlist.c: From:'s only mailbox, or Sender:'s when From: holds
+ * several), else the envelope sender's */
 int
 delivery_dkim_domain(const char *msg, size_t len, const char *sender, char *out,
     size_t outlen)
 {
 	char *from = header_value(msg, len, "From");
-	int rc = -1;
+	char *sndr = from != NULL ? header_value(msg, len, "Sender") : NULL;
+	const char *why;
+	int rc;
 
-	if (from != NULL) {
-		rc = from_domain(from, out, outlen);
-		free(from);
-	}
+	rc = addrlist_author_domain(from, sndr, out, outlen, &why);
+	if (rc == 0 && !domain_valid(out, 0))
+		rc = -1;
+	free(from);
+	free(sndr);
 	if (rc == 0)
 		return 0;
 	if (sender == NULL || *addr_domain_of(sender) == '\0')

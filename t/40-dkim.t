@@ -2,7 +2,8 @@
 # makes a key (mode 0600) and logs the TXT record; a message From: the
 # signing domain lands in the maildir with a DKIM-Signature that Mail::DKIM
 # verifies ("pass") against that record served by a loopback DNS server;
-# a tampered copy fails; other domains are not signed. A dkim section whose
+# a tampered copy fails; other domains are not signed; with several From:
+# mailboxes the Sender: domain signs. A dkim section whose
 # key cannot be read keeps delivery from starting: the log says "cannot
 # read key" and /healthz stays 503.
 use strict;
@@ -88,6 +89,28 @@ my $otag = unique_tag('nodkim');
 is($code, 250, 'other-domain message accepted');
 my $om = slurp(find_mail($otag) // '/nonexistent') // '';
 ok($om ne '' && $om !~ /^DKIM-Signature:/m, 'other domain: no DKIM-Signature');
+
+# ---- "the From: domain" (common/addrlist.c): several From: mailboxes ->
+# the Sender:'s domain; a quoted "@" or a comment is no domain
+my @domain_cases = (
+    [ "From: carol\@example.org, dave\@example.net\nSender: Ed <ed\@Example.COM>",
+        1, 'several From: mailboxes: signed for the Sender: domain' ],
+    [ "From: \"alice\@example.com\" <carol\@example.org> (alice\@example.com)",
+        0, 'an "@" in a quoted display name or comment is not the domain' ],
+    [ "From: carol\@example.org, alice\@example.com", 0,
+        'several From: mailboxes and no Sender: not signed for the second' ],
+);
+for my $dc (@domain_cases) {
+    my ($from, $signed, $name) = @$dc;
+    my $t = unique_tag('dom');
+    ($code) = send_mail($pm->smtp_port, 'carol@example.org', 'bob@example.net',
+        "$from\nTo: bob\@example.net\nSubject: $t\nMessage-ID: <$t\@test.example>\n"
+        . "Date: Thu, 1 Jan 2026 00:00:00 +0000\n\nbody $t\n");
+    my $dm = slurp(find_mail($t) // '/nonexistent') // '';
+    my ($d) = $dm =~ /^DKIM-Signature:.*?\bd=([^;\s]+)/ms;
+    is($d // 'none', $signed ? 'example.com' : 'none', $name);
+    is((verify($dm))[0], 'pass', '... and it verifies') if $signed;
+}
 
 ok(wait_for(sub { (metrics($pm->url('/metrics'))->{postern_dkim_signatures_total} // 0) >= 1 },
     5, 'dkim counter'), 'postern_dkim_signatures_total counts');
