@@ -444,7 +444,8 @@ main(int argc, char **argv)
 	    &why)) != 0)
 		die(rc, "%s", why);
 	ho = (struct sm_hdr_opts){ o.extract, sender, o.fullname, c->hostname };
-	sm_build(&text, &ho, &raw, &msg);
+	if ((rc = sm_build(&text, &ho, &raw, &msg, &why)) != 0)
+		die(rc, "%s", why);
 	recipients(&raw, c->hostname, &rcpts);
 	submit(c, sender, &msg, &rcpts);
 	sm_text_free(&text);

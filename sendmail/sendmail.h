@@ -51,12 +51,15 @@ void sm_list_free(struct sm_list *l);
 int sm_read(int fd, int ignore_dots, size_t max, struct sm_text *t,
     const char **why);
 /* sm_build - the message to queue (CR LF) into out; with o->extract the
- * To/Cc/Bcc addresses are added to rcpts */
-void sm_build(const struct sm_text *t, const struct sm_hdr_opts *o,
-    struct sm_list *rcpts, struct sm_buf *out);
+ * To/Cc/Bcc addresses are added to rcpts; 0, or sm_header_addrs' status
+ * with *why when one of those fields is refused */
+int sm_build(const struct sm_text *t, const struct sm_hdr_opts *o,
+    struct sm_list *rcpts, struct sm_buf *out, const char **why);
 /* sm_header_addrs - the addr-spec of each mailbox of an address list
- * header value (groups, display names, comments handled) */
-void sm_header_addrs(const char *value, struct sm_list *out);
+ * header value ("local@domain", or "local" without a domain) appended to
+ * out (common/addrlist.c: groups, display names, comments); 0, or with
+ * *why EX_DATAERR (it does not parse) or EX_NOUSER (a source route) */
+int sm_header_addrs(const char *value, struct sm_list *out, const char **why);
 void sm_text_free(struct sm_text *t);
 
 #endif

@@ -10,11 +10,12 @@
  * refused, nothing is interpreted beyond the header fields named above.
  * STANDARDS: RFC 5322 (2.2 header fields and folding, 3.4 address lists
  * and groups, 3.6 required fields: Date and From, 3.6.4 Message-ID),
- * RFC 5321 2.3.8 (lines end in CR LF).
+ * RFC 5321 2.3.8 (lines end in CR LF). The address lists are parsed by
+ * common/addrlist.c; a -t field it cannot read ends the program with
+ * EX_DATAERR rather than guessing at recipients.
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addrlist.h"
 #include "sendmail.h"
 #include "util.h"
 
@@ -149,89 +151,29 @@ sm_text_free(struct sm_text *t)
 
 /* ---- address lists ------------------------------------------------------ */
 
-/* skip_comment - past the (possibly nested) comment starting at *p */
-static const char *
-skip_comment(const char *p)
+/* sm_header_addrs - see sendmail.h (common/addrlist.c parses) */
+int
+sm_header_addrs(const char *value, struct sm_list *out, const char **why)
 {
-	int depth = 0;
+	struct addrlist l = { 0 };
+	size_t i;
+	int rc = 0;
 
-	for (; *p != '\0'; p++) {
-		if (*p == '\\' && p[1] != '\0')
-			p++;
-		else if (*p == '(')
-			depth++;
-		else if (*p == ')' && --depth == 0)
-			return p + 1;
-	}
-	return p;
-}
-
-/* mailbox_addr - the addr-spec of one mailbox ("Name <a@b>", "a@b (x)")
- * into out, or nothing when it holds none */
-static void
-mailbox_addr(const char *s, size_t len, struct sm_list *out)
-{
-	struct sm_buf b = { 0 };
-	const char *p = s, *end = s + len, *lt = NULL, *gt;
-	int inq = 0;
-
-	for (; p < end; p++) {
-		if (*p == '"')
-			inq = !inq;
-		else if (*p == '\\' && p + 1 < end)
-			p++;
-		else if (!inq && *p == '<')
-			lt = p;
-	}
-	if (lt != NULL && (gt = memchr(lt, '>', (size_t)(end - lt))) != NULL) {
-		s = lt + 1;
-		end = gt;
-	}
-	for (p = s; p < end; p++) {
-		if (*p == '(' ) {
-			p = skip_comment(p) - 1;
-			continue;
+	if (addrlist_parse(value, &l, why) == -1)
+		return EX_DATAERR;
+	for (i = 0; i < l.n && rc == 0; i++)
+		if (l.v[i].routed) {
+			/* never delivered to the address behind it, as
+			 * addr_parse refuses routes on the command line */
+			*why = "source routes are not accepted";
+			rc = EX_NOUSER;
 		}
-		if (!isspace((unsigned char)*p))
-			sm_buf_add(&b, p, 1);
-	}
-	if (b.len > 0)
-		sm_list_add(out, b.data);
-	else
-		free(b.data);
-}
-
-/* sm_header_addrs - see sendmail.h: split at commas outside quotes,
- * comments and angle brackets; "group: a, b;" yields a and b */
-void
-sm_header_addrs(const char *value, struct sm_list *out)
-{
-	const char *p = value, *start = value;
-	int inq = 0, angle = 0;
-
-	for (;; p++) {
-		if (*p == '\\' && p[1] != '\0' && inq) {
-			p++;
-			continue;
-		}
-		if (*p == '"')
-			inq = !inq;
-		else if (!inq && *p == '(') {
-			p = skip_comment(p) - 1;
-			continue;
-		} else if (!inq && *p == '<')
-			angle = 1;
-		else if (!inq && *p == '>')
-			angle = 0;
-		else if (!inq && !angle && *p == ':')
-			start = p + 1;          /* a group's display name */
-		else if (*p == '\0' || (!inq && !angle && (*p == ',' || *p == ';'))) {
-			mailbox_addr(start, (size_t)(p - start), out);
-			start = p + 1;
-		}
-		if (*p == '\0')
-			break;
-	}
+	for (i = 0; i < l.n && rc == 0; i++)
+		sm_list_add(out, *l.v[i].domain != '\0' ?
+		    xasprintf("%s@%s", l.v[i].local, l.v[i].domain) :
+		    xstrdup(l.v[i].local));
+	addrlist_free(&l);
+	return rc;
 }
 
 /* ---- the header --------------------------------------------------------- */
@@ -296,17 +238,38 @@ add_line(struct sm_buf *out, const char *line)
 	sm_buf_add(out, "\r\n", 2);
 }
 
+/* extract - the -t recipients of field i (To, Cc or Bcc); 0, or an EX_*
+ * status with *why naming the field */
+static int
+extract(const struct sm_text *t, size_t i, size_t hend, const char *name,
+    struct sm_list *rcpts, const char **why)
+{
+	static char msg[128];
+	char *v = field_value(t, i, hend);
+	const char *err;
+	int rc;
+
+	if ((rc = sm_header_addrs(v, rcpts, &err)) != 0) {
+		snprintf(msg, sizeof(msg), rc == EX_NOUSER ?
+		    "bad recipient address in %s: (%s)" :
+		    "cannot read the addresses of %s: (%s)", name, err);
+		*why = msg;
+	}
+	free(v);
+	return rc;
+}
+
 /* copy_header - the fields of t into out, Bcc left out; note what is
- * there and collect the -t recipients */
-static void
+ * there and collect the -t recipients; 0, or an EX_* status with *why */
+static int
 copy_header(const struct sm_text *t, size_t hend, const struct sm_hdr_opts *o,
-    struct sm_list *rcpts, struct hdr_seen *seen, struct sm_buf *out)
+    struct sm_list *rcpts, struct hdr_seen *seen, struct sm_buf *out,
+    const char **why)
 {
 	static const char *const rcpt_fields[] = { "To", "Cc", "Bcc" };
 	const char *l;
 	size_t i, k;
-	int skip = 0;
-	char *v;
+	int skip = 0, rc;
 
 	for (i = 0; i < hend; i++) {
 		l = t->lines.v[i];
@@ -319,15 +282,14 @@ copy_header(const struct sm_text *t, size_t hend, const struct sm_hdr_opts *o,
 		seen->date |= field_is(l, "Date");
 		seen->msgid |= field_is(l, "Message-ID");
 		for (k = 0; o->extract && k < 3; k++)
-			if (field_is(l, rcpt_fields[k])) {
-				v = field_value(t, i, hend);
-				sm_header_addrs(v, rcpts);
-				free(v);
-			}
+			if (field_is(l, rcpt_fields[k]) &&
+			    (rc = extract(t, i, hend, rcpt_fields[k], rcpts, why)) != 0)
+				return rc;
 		skip = field_is(l, "Bcc");
 		if (!skip)
 			add_line(out, l);
 	}
+	return 0;
 }
 
 /* add_missing - From:, Date:, Message-ID: when the message has none */
@@ -363,14 +325,16 @@ add_missing(const struct hdr_seen *seen, const struct sm_hdr_opts *o,
 }
 
 /* sm_build - see sendmail.h */
-void
+int
 sm_build(const struct sm_text *t, const struct sm_hdr_opts *o,
-    struct sm_list *rcpts, struct sm_buf *out)
+    struct sm_list *rcpts, struct sm_buf *out, const char **why)
 {
 	struct hdr_seen seen = { 0, 0, 0 };
 	size_t hend = header_end(t), i;
+	int rc;
 
-	copy_header(t, hend, o, rcpts, &seen, out);
+	if ((rc = copy_header(t, hend, o, rcpts, &seen, out, why)) != 0)
+		return rc;
 	add_missing(&seen, o, out);
 	/* the header ends with an empty line; supply it if the body
 	 * started right after the fields */
@@ -378,4 +342,5 @@ sm_build(const struct sm_text *t, const struct sm_hdr_opts *o,
 		sm_buf_add(out, "\r\n", 2);
 	for (i = hend; i < t->lines.n; i++)
 		add_line(out, t->lines.v[i]);
+	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * sendmail-test.c - unit tests of postern-sendmail's message handling
  * (sendmail/sendmail_msg.c): address lists of To/Cc/Bcc (display names,
- * quoted commas, comments, groups), the lone dot with and without -i,
+ * quoted commas, comments, groups, bare local parts; what does not parse
+ * is refused), the lone dot with and without -i,
  * Bcc removal with its folded lines, the header fields added when
  * missing, and the empty line between header and body.
  */
@@ -17,7 +18,8 @@
 /* One address-list case: a header value and the addresses it holds. */
 struct addr_case {
 	const char *value;
-	const char *want;       /* addresses joined with a space */
+	const char *want;       /* addresses joined with a space; NULL:
+	                         * refused */
 };
 
 static const struct addr_case addr_cases[] = {
@@ -30,6 +32,12 @@ static const struct addr_case addr_cases[] = {
 	{ " undisclosed-recipients:;", "" },
 	{ " <q@example.org>  ,  ,", "q@example.org" },
 	{ " \"a<b\" <r@example.org>", "r@example.org" },
+	{ " root, Admin <admin>", "root admin" },
+	{ " \"x@y.example\" <s@Example.ORG> (t@u.example)", "s@example.org" },
+	{ " a@example.org b@example.org", NULL },
+	{ " a@example.org@evil.example", NULL },
+	{ " Name <a@example.org", NULL },
+	{ " <@relay.example:x@example.org>", NULL },
 };
 
 /* joined - the list as one space-separated string (static buffer) */
@@ -53,13 +61,18 @@ static void
 test_addrs(void)
 {
 	struct sm_list l;
+	const char *why;
 	size_t i;
+	int rc;
 
 	for (i = 0; i < sizeof(addr_cases) / sizeof(addr_cases[0]); i++) {
 		memset(&l, 0, sizeof(l));
-		sm_header_addrs(addr_cases[i].value, &l);
-		is_str(joined(&l), addr_cases[i].want, "addresses of '%s'",
-		    addr_cases[i].value);
+		rc = sm_header_addrs(addr_cases[i].value, &l, &why);
+		if (addr_cases[i].want == NULL)
+			ok(rc != 0 && l.n == 0, "refused: '%s'", addr_cases[i].value);
+		else
+			is_str(rc == 0 ? joined(&l) : why, addr_cases[i].want,
+			    "addresses of '%s'", addr_cases[i].value);
 		sm_list_free(&l);
 	}
 }
@@ -89,11 +102,14 @@ build(const char *s, int ignore_dots, int extract, struct sm_list *rcpts)
 	struct sm_hdr_opts o = { extract, "me@example.org", NULL, "host.test" };
 	struct sm_text t;
 	struct sm_buf b = { 0 };
+	const char *why;
 
 	if (read_string(s, ignore_dots, 1 << 20, &t) != 0)
 		return "(read failed)";
-	sm_build(&t, &o, rcpts, &b);
-	strlcpy(out, b.data ? b.data : "", sizeof(out));
+	if (sm_build(&t, &o, rcpts, &b, &why) != 0)
+		strlcpy(out, why, sizeof(out));
+	else
+		strlcpy(out, b.data ? b.data : "", sizeof(out));
 	sm_buf_free(&b);
 	sm_text_free(&t);
 	return out;
@@ -119,6 +135,10 @@ test_message(void)
 	ok(strstr(m, "Bcc") == NULL && strstr(m, "c@example.org") == NULL,
 	    "Bcc and its folded line are removed");
 	ok(strstr(m, "Cc: d@example.org\r\n") != NULL, "other fields are kept");
+	sm_list_free(&r);
+	m = build("To: a@example.org, Bad <b@example.org\n\nbody\n", 0, 1, &r);
+	ok(strstr(m, "cannot read the addresses of To") != NULL,
+	    "-t: a To: that does not parse is an error, not a guess");
 	sm_list_free(&r);
 	m = build("To: a@example.org\n\nbody\n", 0, 0, &r);
 	is_int((long long)r.n, 0, "without -t the header gives no recipients");
