@@ -12,7 +12,9 @@
  * takes the normal path. Never a DSN to <> (so a DSN that bounces is
  * dropped, and logged: no loops).
  *
- * Layout (multipart/report; report-type=delivery-status):
+ * The message is built with GMime (common/mime.c): boundary, folding
+ * and line ends are the library's; the texts of the parts are written
+ * here. Layout (multipart/report; report-type=delivery-status):
  *   1. text/plain: what happened, one line per recipient;
  *   2. message/delivery-status: Reporting-MTA, Arrival-Date, then per
  *      recipient Final-Recipient, Action, Status, Remote-MTA (when the
@@ -41,6 +43,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "mime.h"
 #include "msgbuf.h"
 #include "queued.h"
 #include "stats.h"
@@ -160,9 +163,9 @@ read_headers(const char *id)
 	return buf;
 }
 
-/* add_human - part 1: the human-readable text */
+/* human_text - part 1: the human-readable text */
 static void
-add_human(struct msgbuf *b, const struct qmsg *m, const uint32_t *idx,
+human_text(struct msgbuf *b, const struct qmsg *m, const uint32_t *idx,
     uint32_t n, const struct dsn_kind *k)
 {
 	const char *host = qenv.conf->hostname;
@@ -175,12 +178,11 @@ add_human(struct msgbuf *b, const struct qmsg *m, const uint32_t *idx,
 		addf(b, "<%s>: %s\r\n", m->rcpt[idx[i]].address, why);
 		free(why);
 	}
-	add(b, "\r\n");
 }
 
-/* add_rcpt_status - the per-recipient fields of part 2 */
+/* rcpt_status - the per-recipient fields of part 2 */
 static void
-add_rcpt_status(struct msgbuf *b, const struct qmsg *m, const struct qrcpt *r,
+rcpt_status(struct msgbuf *b, const struct qmsg *m, const struct qrcpt *r,
     const char *relay, const struct dsn_kind *k, time_t now)
 {
 	char date[64], *reply;
@@ -206,40 +208,91 @@ add_rcpt_status(struct msgbuf *b, const struct qmsg *m, const struct qrcpt *r,
 		    (time_t)(m->arrival + qenv.conf->queue.lifetime)));
 }
 
-/* dsn_build - the whole DSN message for recipients idx of m */
+/* status_text - part 2: the per-message, then per-recipient fields */
 static void
-dsn_build(struct msgbuf *b, const char *newid, const struct qmsg *m,
-    const uint32_t *idx, const char *const *relay, uint32_t n,
+status_text(struct msgbuf *b, const struct qmsg *m, const uint32_t *idx,
+    const char *const *relay, uint32_t n, const struct dsn_kind *k)
+{
+	time_t now = time(NULL);
+	char date[64];
+	uint32_t i;
+
+	addf(b, "Reporting-MTA: dns; %s\r\nX-Postern-Queue-ID: %s\r\n"
+	    "Arrival-Date: %s\r\n", qenv.conf->hostname, m->id,
+	    date_of(date, sizeof(date), (time_t)m->arrival));
+	for (i = 0; i < n; i++)
+		rcpt_status(b, m, &m->rcpt[idx[i]], relay[i], k, now);
+}
+
+/* add_part - a part with its Content-Description from the text in b
+ * (which is emptied) */
+static void
+add_part(GMimeMultipart *mp, const char *type, const char *subtype,
+    const char *charset, const char *description, struct msgbuf *b)
+{
+	GMimeObject *p;
+
+	msg_add_data(b, "", 1);         /* NUL-terminate the text */
+	p = mime_leaf(type, subtype, charset, (const char *)b->data,
+	    GMIME_CONTENT_ENCODING_DEFAULT);
+	g_mime_object_set_header(p, "Content-Description", description, NULL);
+	g_mime_multipart_add(mp, p);
+	g_object_unref(p);
+	msgbuf_reset(b);
+}
+
+/* dsn_header - the DSN's own header fields */
+static void
+dsn_header(GMimeObject *o, const char *newid, const struct qmsg *m,
     const struct dsn_kind *k)
 {
 	const char *host = qenv.conf->hostname;
-	time_t now = time(NULL);
-	char date[64], *headers;
-	uint32_t i;
+	char date[64], *v;
 
-	addf(b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\nTo: <%s>\r\n"
-	    "Subject: %s\r\nDate: %s\r\nMessage-ID: <%s@%s>\r\n"
-	    "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-	    "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-	    "\tboundary=\"%s/%s\"\r\n\r\n"
-	    "This is a MIME-encapsulated message.\r\n\r\n",
-	    host, m->sender, k->subject, date_of(date, sizeof(date), now),
-	    newid, host, newid, host);
-	addf(b, "--%s/%s\r\nContent-Description: Notification\r\n"
-	    "Content-Type: text/plain; charset=utf-8\r\n\r\n", newid, host);
-	add_human(b, m, idx, n, k);
-	addf(b, "--%s/%s\r\nContent-Description: Delivery report\r\n"
-	    "Content-Type: message/delivery-status\r\n\r\n"
-	    "Reporting-MTA: dns; %s\r\nX-Postern-Queue-ID: %s\r\n"
-	    "Arrival-Date: %s\r\n", newid, host, host, m->id,
-	    date_of(date, sizeof(date), (time_t)m->arrival));
-	for (i = 0; i < n; i++)
-		add_rcpt_status(b, m, &m->rcpt[idx[i]], relay[i], k, now);
+	v = xasprintf("Mail Delivery System <MAILER-DAEMON@%s>", host);
+	mime_header(o, "From", v);
+	free(v);
+	v = xasprintf("<%s>", m->sender);
+	mime_header(o, "To", v);
+	free(v);
+	mime_header(o, "Subject", k->subject);
+	mime_header(o, "Date", date_of(date, sizeof(date), time(NULL)));
+	v = xasprintf("<%s@%s>", newid, host);
+	mime_header(o, "Message-ID", v);
+	free(v);
+	mime_header(o, "Auto-Submitted", "auto-replied");
+	mime_header(o, "MIME-Version", "1.0");
+}
+
+/* dsn_build - the whole DSN message for recipients idx of m (malloc'd,
+ * *len bytes) */
+static char *
+dsn_build(const char *newid, const struct qmsg *m, const uint32_t *idx,
+    const char *const *relay, uint32_t n, const struct dsn_kind *k, size_t *len)
+{
+	GMimeMessage *msg;
+	GMimeMultipart *mp;
+	struct msgbuf b;
+	char *headers;
+
+	mime_setup();
+	msg = g_mime_message_new(FALSE);
+	dsn_header(GMIME_OBJECT(msg), newid, m, k);
+	mp = mime_multipart("multipart/report; report-type=delivery-status",
+	    "This is a MIME-encapsulated message.");
+	msgbuf_init(&b);
+	human_text(&b, m, idx, n, k);
+	add_part(mp, "text", "plain", "utf-8", "Notification", &b);
+	status_text(&b, m, idx, relay, n, k);
+	add_part(mp, "message", "delivery-status", NULL, "Delivery report", &b);
 	headers = read_headers(m->id);
-	addf(b, "\r\n--%s/%s\r\nContent-Description: Undelivered Message Headers\r\n"
-	    "Content-Type: text/rfc822-headers\r\n\r\n%s\r\n--%s/%s--\r\n",
-	    newid, host, headers, newid, host);
+	add(&b, headers);
 	free(headers);
+	add_part(mp, "text", "rfc822-headers", NULL, "Undelivered Message Headers", &b);
+	msgbuf_free(&b);
+	g_mime_message_set_mime_part(msg, GMIME_OBJECT(mp));
+	g_object_unref(mp);
+	return mime_bytes(GMIME_OBJECT(msg), len);
 }
 
 /* write_all - write the whole buffer to fd; 0 or errno */
@@ -303,21 +356,20 @@ static int
 dsn_store(const struct qmsg *m, const uint32_t *idx, const char *const *relay,
     uint32_t n, const struct dsn_kind *k, struct qmsg **out)
 {
-	char newid[QUEUE_ID_LEN + 1];
-	struct msgbuf b;
+	char newid[QUEUE_ID_LEN + 1], *text;
 	struct qmsg *d;
+	size_t len;
 	int fd, err;
 
 	if ((err = qspool_tmp_create(newid, &fd)) != 0)
 		return err;
-	msgbuf_init(&b);
-	dsn_build(&b, newid, m, idx, relay, n, k);
-	err = write_all(fd, b.data, b.len);
+	text = dsn_build(newid, m, idx, relay, n, k, &len);
+	err = write_all(fd, (const uint8_t *)text, len);
 	if (err == 0)
 		err = qspool_sync_fd(fd);
 	close(fd);
-	d = dsn_envelope(newid, m, b.len);
-	msgbuf_free(&b);
+	d = dsn_envelope(newid, m, len);
+	free(text);
 	if (err != 0 || (err = qspool_rename(newid)) != 0) {
 		qspool_tmp_unlink(newid);
 		qmsg_free(&d);
