@@ -18,7 +18,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_VERSION 2
+#define IPC_VERSION 3
 
 /* IPC_QUEUED_CTL_REQUEST flags */
 #define IPC_CTL_F_MESSAGE 0x1u  /* show: pass the message file too */
@@ -74,7 +74,9 @@ enum ipc_type {
 	IPC_DELIVERY_JOB = 30,
 	/* IPC_QUEUED_JOB_RESULT: u64 jobid, str queue id, u32 nrcpt, then
 	 * nrcpt x { u32 rcpt index, u32 class (2, 4 or 5), str dsn ("2.0.0"),
-	 * str relay ("maildir:/path", "[127.0.0.1]:25"), str reply text }. */
+	 * str relay ("maildir:/path", "[127.0.0.1]:25"), str reply text (the
+	 * remote reply, or our reason: stored, shown in DSNs), str note (for
+	 * the log line only: " (in reply to RCPT TO) [TLS=...]", or "") }. */
 	IPC_QUEUED_JOB_RESULT = 31,
 
 	/* ---- queued -> httpd (queue link) ---- */

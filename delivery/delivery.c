@@ -128,6 +128,7 @@ rcpt_clear(struct delivery_rcpt *r)
 {
 	xfree(&r->relay);
 	xfree(&r->reply);
+	xfree(&r->note);
 }
 
 /* rcpt_vresult - set one recipient's result from a va_list */
@@ -157,6 +158,19 @@ delivery_rcpt_result(struct delivery_rcpt *r, int class, const char *dsn,
 
 	va_start(ap, fmt);
 	rcpt_vresult(r, class, dsn, relay, fmt, ap);
+	va_end(ap);
+}
+
+/* delivery_rcpt_note - see delivery.h */
+void
+delivery_rcpt_note(struct delivery_rcpt *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(r->note);
+	va_start(ap, fmt);
+	if (vasprintf(&r->note, fmt, ap) == -1)
+		fatal("vasprintf");
 	va_end(ap);
 }
 
@@ -242,6 +256,7 @@ job_send_result(const struct delivery_job *j)
 		msg_add_str(&b, r->dsn);
 		msg_add_str(&b, r->relay);
 		msg_add_str(&b, r->reply);
+		msg_add_str(&b, r->note != NULL ? r->note : "");
 	}
 	ipc_send(D.queue, IPC_QUEUED_JOB_RESULT, &b, -1);
 	msgbuf_free(&b);
@@ -384,7 +399,7 @@ sub_done(struct delivery_job *s)
 			rcpt_clear(&p->rcpt[k]);
 			p->rcpt[k] = s->rcpt[i];
 			p->rcpt[k].addr = addr;
-			s->rcpt[i].relay = s->rcpt[i].reply = NULL;
+			s->rcpt[i].relay = s->rcpt[i].reply = s->rcpt[i].note = NULL;
 			break;
 		}
 	/* the parent's link generation decides whether its result is sent */

@@ -35,7 +35,10 @@ struct delivery_rcpt {
 	int class;              /* 0 = no result yet, else 2, 4 or 5 */
 	char dsn[DLV_DSN_MAX];
 	char *relay;            /* "maildir:/path", "host[1.2.3.4]:25" */
-	char *reply;            /* human text for the log line */
+	char *reply;            /* the remote reply, or our reason: the log
+	                         * line, the DSN's Diagnostic-Code */
+	char *note;             /* for the log line only, after the reply:
+	                         * " (in reply to RCPT TO) [TLS=...]", or NULL */
 	int accepted;           /* relay: the RCPT got a 2xx */
 };
 
@@ -72,6 +75,9 @@ struct event_base *delivery_base(void);
 /* delivery_rcpt_result - set one recipient's result (printf-style reply) */
 void delivery_rcpt_result(struct delivery_rcpt *r, int class, const char *dsn,
     const char *relay, const char *fmt, ...) PRINTF_LIKE(5, 6);
+/* delivery_rcpt_note - what the log line says after a recipient's reply
+ * (the command it answered, the TLS state), never in a DSN */
+void delivery_rcpt_note(struct delivery_rcpt *r, const char *fmt, ...) PRINTF_LIKE(2, 3);
 /* delivery_job_result - the same result for every recipient that has
  * none yet (accepted_only: only those whose RCPT was accepted) */
 void delivery_job_result(struct delivery_job *j, int accepted_only, int class,

@@ -28,10 +28,11 @@
  * inferred, not carried in the envelope: a non-ASCII sender or recipient
  * needs it (deferred without it); UTF-8 in the header section alone asks
  * for it when the peer offers it (RFC 6531 3.4), and is otherwise sent
- * with BODY=8BITMIME as legacy 8-bit headers always were. Each result
- * of a connected session ends with "[TLS=none]" or "[TLS=TLSv1.3
- * cipher=... verified=yes]", and every TLS handshake is logged with the
- * same words.
+ * with BODY=8BITMIME as legacy 8-bit headers always were. A result that
+ * is a remote reply is that reply alone (a DSN's Diagnostic-Code); its
+ * note for the log line says what it answered ("(in reply to RCPT TO)"),
+ * and on a connected session "[TLS=none]" or "[TLS=TLSv1.3 cipher=...
+ * verified=yes]", the words every TLS handshake is logged with.
  * SECURITY: runs unprivileged; the peer is an untrusted network server:
  * replies are length-bounded (per line and in total), malformed replies
  * end the session with a temporary failure, and nothing the peer says is
@@ -247,42 +248,54 @@ relay_close(struct relay *r)
 	return -1;
 }
 
-/* sess_vresult - a result for every carried recipient without one */
-static void sess_vresult(struct relay *r, int accepted_only, int class, const char *dsn,
-    const char *fmt, va_list ap) PRINTF_LIKE(5, 0);
+/* rcpt_note - the log line's note after a reply: the command it answered
+ * (cmd, or NULL) and, on a connected session, its TLS state; a DSN shows
+ * neither (its Diagnostic-Code is the reply alone) */
 static void
-sess_vresult(struct relay *r, int accepted_only, int class, const char *dsn,
-    const char *fmt, va_list ap)
+rcpt_note(const struct relay *r, struct delivery_rcpt *rc, const char *cmd)
 {
-	char text[REPLY_TEXT_MAX + 64], tls[200] = "";
+	delivery_rcpt_note(rc, "%s%s%s%s%s%s", cmd != NULL ? " (in reply to " : "",
+	    cmd != NULL ? cmd : "", cmd != NULL ? ")" : "",
+	    r->connected ? " [TLS=" : "",
+	    r->connected ? (r->tls_on ? r->tls_info : "none") : "",
+	    r->connected ? "]" : "");
+}
+
+/* sess_text - text as the result of every carried recipient without one
+ * (accepted_only: of the accepted ones); cmd names the command whose
+ * reply the text is, NULL when the text is ours */
+static void
+sess_text(struct relay *r, int accepted_only, int class, const char *dsn,
+    const char *cmd, const char *text)
+{
 	size_t i;
 
 	if (r->job == NULL)
 		return;
-	vsnprintf(text, sizeof(text), fmt, ap);
-	if (r->connected)
-		snprintf(tls, sizeof(tls), " [TLS=%s]", r->tls_on ? r->tls_info : "none");
 	for (i = 0; i < r->nri; i++) {
 		struct delivery_rcpt *rc = &r->job->rcpt[r->ri[i]];
 
 		if (rc->class != 0 || (accepted_only && !rc->accepted))
 			continue;
-		delivery_rcpt_result(rc, class, dsn, r->relay, "%s%s", text, tls);
+		delivery_rcpt_result(rc, class, dsn, r->relay, "%s", text);
+		rcpt_note(r, rc, cmd);
 	}
 }
 
-/* sess_result - sess_vresult with a format */
+/* sess_result - sess_text with a format, for our own reasons */
 static void sess_result(struct relay *r, int accepted_only, int class, const char *dsn,
     const char *fmt, ...) PRINTF_LIKE(5, 6);
 static void
 sess_result(struct relay *r, int accepted_only, int class, const char *dsn,
     const char *fmt, ...)
 {
+	char text[REPLY_TEXT_MAX + 64];
 	va_list ap;
 
 	va_start(ap, fmt);
-	sess_vresult(r, accepted_only, class, dsn, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	sess_text(r, accepted_only, class, dsn, NULL, text);
 }
 
 /* relay_abort - a temporary failure for every recipient without a
@@ -464,8 +477,7 @@ relay_result(struct relay *r, int accepted_only)
 	char dsn[DLV_DSN_MAX];
 
 	reply_dsn(r, class, dsn, sizeof(dsn));
-	sess_result(r, accepted_only, class, dsn, "%s (in reply to %s)", r->text,
-	    step_of(r->state)->what);
+	sess_text(r, accepted_only, class, dsn, step_of(r->state)->what, r->text);
 }
 
 /* relay_quit - every recipient has its result: report the job, say QUIT */
@@ -809,7 +821,7 @@ step_starttls(struct relay *r)
 static int
 step_auth(struct relay *r)
 {
-	char enc[1400], dsn[DLV_DSN_MAX];
+	char enc[1400], dsn[DLV_DSN_MAX], why[REPLY_TEXT_MAX + 32];
 	const char *s;
 
 	if (r->code == 334 && r->state != RS_AUTH_PASS) {
@@ -828,7 +840,8 @@ step_auth(struct relay *r)
 	}
 	reply_dsn(r, reply_class(r->code), dsn, sizeof(dsn));
 	dsn[0] = '4';
-	sess_result(r, 0, 4, dsn, "authentication failed: %s (in reply to AUTH)", r->text);
+	snprintf(why, sizeof(why), "authentication failed: %s", r->text);
+	sess_text(r, 0, 4, dsn, "AUTH", why);
 	return relay_quit(r);
 }
 
@@ -882,8 +895,8 @@ step_rcpt(struct relay *r)
 		r->naccepted++;
 	} else {
 		reply_dsn(r, class, dsn, sizeof(dsn));
-		delivery_rcpt_result(rc, class, dsn, r->relay, "%s (in reply to RCPT TO) "
-		    "[TLS=%s]", r->text, r->tls_on ? r->tls_info : "none");
+		delivery_rcpt_result(rc, class, dsn, r->relay, "%s", r->text);
+		rcpt_note(r, rc, "RCPT TO");
 	}
 	if (++r->rcpt < r->nri) {
 		if (r->pipelined)

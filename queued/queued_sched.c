@@ -75,7 +75,8 @@ struct rcpt_result {
 	uint32_t cls;
 	const char *dsn;
 	const char *relay;
-	const char *reply;
+	const char *reply;      /* stored: the log, events, DSNs */
+	const char *note;       /* the log line only */
 };
 
 /* What a result class does to a recipient. */
@@ -376,7 +377,7 @@ qsched_counts(uint64_t *msgs, uint64_t *rcpts)
 
 static void set_text(char **, const char *);
 static void log_attempt(const struct qmsg *, const struct qrcpt *, const char *,
-    const char *);
+    const char *, const char *);
 
 /* job_free - detach a finished or abandoned job from link and message */
 static void
@@ -544,7 +545,7 @@ expire_waiting(struct qmsg *m, struct qdest *d, int64_t now)
 		count_rcpts--;
 		stats_add(&stats->deliveries[DLV_BOUNCED], 1);
 		count_outcome(m, r, DLV_BOUNCED, 1);
-		log_attempt(m, r, "none", "bounced");
+		log_attempt(m, r, "none", "bounced", "");
 		qevent("expired", m, r, NULL, 0);
 		relay[n] = NULL;
 		idx[n++] = i;
@@ -779,23 +780,26 @@ log_clean(char *buf, size_t len, const char *s)
 	return buf;
 }
 
-/* log_attempt - THE delivery log line: one per recipient per attempt */
+/* log_attempt - THE delivery log line: one per recipient per attempt;
+ * note (what the reply answered, the TLS state) follows the reply */
 static void
 log_attempt(const struct qmsg *m, const struct qrcpt *r, const char *relay,
-    const char *status)
+    const char *status, const char *note)
 {
 	char to[512], from[512], rel[256], dsn[32], reply[QUEUED_REPLY_MAX + 1];
+	char nt[256];
 	uint64_t now = now_real_ms();
 	uint64_t delay = now > m->arrival_ms ? now - m->arrival_ms : 0;
 
 	log_info("%s: to=<%s> from=<%s> relay=%s delay=%llu.%llu attempt=%u "
-	    "dsn=%s status=%s (%s)", m->id, log_clean(to, sizeof(to), r->address),
+	    "dsn=%s status=%s (%s%s)", m->id, log_clean(to, sizeof(to), r->address),
 	    log_clean(from, sizeof(from), m->sender),
 	    log_clean(rel, sizeof(rel), relay),
 	    (unsigned long long)(delay / 1000),
 	    (unsigned long long)(delay % 1000 / 100), r->attempts,
 	    log_clean(dsn, sizeof(dsn), r->last_dsn), status,
-	    log_clean(reply, sizeof(reply), r->last_reply));
+	    log_clean(reply, sizeof(reply), r->last_reply),
+	    log_clean(nt, sizeof(nt), note));
 }
 
 /* outcome_for - the table row of a result class; unknown counts as 4 */
@@ -879,7 +883,7 @@ rcpt_outcome(struct qmsg *m, struct qrcpt *r, const struct rcpt_result *res,
 	count_outcome(m, r, o->dlv, event != NULL);
 	if (RCPT_IS_FINAL(r->state))
 		count_rcpts--;
-	log_attempt(m, r, res->relay, o->status);
+	log_attempt(m, r, res->relay, o->status, res->note);
 	qevent(event != NULL ? event : stats_delivery_name(o->dlv), m, r,
 	    res->relay, 0);
 }
@@ -927,7 +931,7 @@ job_apply(struct qjob *j, const struct rcpt_result *res, uint32_t n,
     struct round *rd, int64_t now, double rnd)
 {
 	static const struct rcpt_result none = { 0, 4, "4.3.0", "none",
-	    "the delivery agent returned no result" };
+	    "the delivery agent returned no result", "" };
 	struct qmsg *m = j->msg;
 	struct qrcpt *r;
 	uint32_t i;
@@ -958,9 +962,9 @@ read_results(struct msgreader *r, uint32_t *np)
 	struct rcpt_result *res;
 	uint32_t n = msg_get_u32(r), i;
 
-	/* each entry is at least 4 + 4 + 3 x 5 bytes: bound the allocation */
-	if (n > (r->len - r->off) / 23)
-		n = (uint32_t)((r->len - r->off) / 23) + 1;
+	/* each entry is at least 4 + 4 + 4 x 5 bytes: bound the allocation */
+	if (n > (r->len - r->off) / 28)
+		n = (uint32_t)((r->len - r->off) / 28) + 1;
 	res = xcalloc(n ? n : 1, sizeof(*res));
 	for (i = 0; i < n; i++) {
 		res[i].index = msg_get_u32(r);
@@ -968,6 +972,7 @@ read_results(struct msgreader *r, uint32_t *np)
 		res[i].dsn = msg_get_str(r);
 		res[i].relay = msg_get_str(r);
 		res[i].reply = msg_get_str(r);
+		res[i].note = msg_get_str(r);
 	}
 	*np = n;
 	return res;

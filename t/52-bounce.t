@@ -102,7 +102,12 @@ for my $r (qw(one two)) {
         "Final-Recipient $r, Action: failed, Status: 5.1.1");
 }
 like($st, qr/^Remote-MTA: dns; 127\.0\.0\.1\r?$/m, 'Remote-MTA');
-like($st, qr/^Diagnostic-Code: smtp; 550 5\.1\.1 /m, 'Diagnostic-Code with the reply');
+like($st, qr/^Diagnostic-Code: smtp; 550 5\.1\.1 <x\@bad\.test>: Recipient address rejected: no such user\r?$/m,
+    'Diagnostic-Code: the remote reply and nothing else (no TLS state, no command)');
+like($p[0][1] // '', qr/^<one\@bad\.test>: 550 5\.1\.1 <x\@bad\.test>: Recipient address rejected: no such user\r?$/m,
+    'the human part quotes the same reply');
+like($pm->log_text, qr/to=<one\@bad\.test> .*status=bounced \(550 5\.1\.1 .* no such user \(in reply to RCPT TO\) \[TLS=none\]\)/,
+    'the log line still says what the reply answered and the TLS state');
 like($p[2][1] // '', qr/^Subject: \Q$tag\E\r?$/m, 'the original headers are included');
 unlike($p[2][1] // '', qr/Hello from Postern::Test/, 'but not the body');
 
