@@ -5,6 +5,14 @@
 #   and its areas common/conf_*.c) defines is documented in man/postern.conf.5 (".It Cm NAME" or
 #   ".It Ic NAME") and shown in conf/postern.conf;
 # - every option postern.conf.5 documents exists in the schema;
+# - every password hash prefix the schema accepts is documented there;
+# - every command-line option of every program (getopt strings, long
+#   options, hand-parsed "-x" words) is in that program's man page;
+# - the queue id layout postern-queued(8) describes is the one
+#   common/spool.c writes;
+# - a man page naming the default configuration file names the default
+#   build's path, and /etc only with the --sysconfdir it takes;
+# - the README names every transport type and every HTTP route;
 # - every metric family httpd/httpd_metrics.c serves, and every reject
 #   reason and delivery status label of common/stats.c, is documented in
 #   man/postern-httpd.8;
@@ -115,6 +123,94 @@ SKIP: {
 		    scalar(@labels) . ')')
 		    or diag('undocumented labels: ' . join(', ', @missing));
 	}
+}
+
+# --- password hashes ------------------------------------------------------
+SKIP: {
+	skip('the schema or postern.conf.5 missing', 1) unless defined($confc) && defined($man5);
+	my ($list) = $confc =~ /\bprefixes\[\]\s*=\s*\{([^}]*)\}/;
+	my @pfx = ($list // '') =~ /"(\$[^"]+\$)"/g;
+	my @undoc = grep { $man5 !~ /\bQl \Q$_\E/ } @pfx;
+	ok(@pfx >= 3 && !@undoc, 'every accepted hash prefix is documented in postern.conf.5 ('
+	    . join(' ', @pfx) . ')') or diag('undocumented: ' . join(' ', @undoc));
+}
+
+# --- command-line options against the man pages ------------------------------
+# options_of - the options the sources parse: getopt letters, long
+# options, "-x" words compared with strcmp, sendmail's value letters
+sub options_of {
+	my (@files) = @_;
+	my %o;
+	for my $f (@files) {
+		my $c = slurp("$src/$f") // next;
+		for my $spec ($c =~ /\bgetopt(?:_long)?\s*\([^;]*?"([^"]*)"/g) {
+			$o{"-$_"} = 1 for grep { /[A-Za-z]/ } split(//, $spec =~ s/[:+]//gr);
+		}
+		$o{"--$1"} = 1 while $c =~ /\{\s*"([a-z][a-z0-9-]*)",\s*(?:no|required|optional)_argument/g;
+		$o{$1} = 1 while $c =~ /\bstrcmp\s*\(\s*(?:argv\[\w+\]|arg)\s*,\s*"(-{1,2}[A-Za-z][\w-]*)"/g;
+		$o{"-$1"} = 1 while $c =~ /\{\s*'([A-Za-z])',\s*\d+\s*\}/g;
+	}
+	return sort keys %o;
+}
+my @progs = (
+	[ 'man/postern.8', 'master/master.c' ],
+	[ 'man/posternctl.8', glob_rel('ctl/*.c') ],
+	[ 'man/postern-sendmail.8', 'sendmail/sendmail.c' ],
+	(map { [ "man/postern-$_.8", 'common/proc.c' ] } qw(smtpd queued delivery httpd)),
+);
+# glob_rel - source files matching a pattern, relative to $src
+sub glob_rel { return map { s{^\Q$src\E/}{}r } sort glob("$src/$_[0]") }
+for my $p (@progs) {
+	my ($page, @files) = @$p;
+	my $man = slurp("$src/$page");
+	my @opts = options_of(@files);
+	my @missing = grep { my $o = $_ =~ s/^-//r; !defined($man) || $man !~ /\bFl \Q$o\E(?![\w-])/ } @opts;
+	ok(@opts >= 1 && !@missing, "$page documents the options of @files (@opts)")
+	    or diag('undocumented: ' . join(' ', @missing));
+}
+
+# --- facts the man pages restate --------------------------------------------
+{
+	my $spool = slurp("$src/common/spool.c") // '';
+	my $qman = slurp("$src/man/postern-queued.8") // '';
+	my ($ms, $rnd) = $spool =~ /"%0(\d+)llX%0(\d+)X"/;
+	ok(defined($rnd), 'common/spool.c: the queue id format found');
+	like($qman =~ s/\n/ /gr, qr/queue id is \d+ upper-case hexadecimal digits: \Q${\($ms \/\/ '?')}\E for the milliseconds.*? and \Q${\($rnd \/\/ '?')}\E\s+random/,
+	    "postern-queued.8 describes the queue id as spool.c writes it ($ms + $rnd)");
+}
+{
+	my $ac = slurp("$src/configure.ac") // '';
+	my ($prefix) = $ac =~ /AC_PREFIX_DEFAULT\(\[?([^\])]+)/;
+	my $sysconf = ($prefix // '/usr/local') . '/etc';
+	for my $page (glob_rel('man/*.[58]')) {
+		my @l = split /\n/, slurp("$src/$page") // '';
+		my @bad;
+		for my $i (0 .. $#l) {
+			next unless $l[$i] =~ m{^\.(?:It )?Pa (\S*)/postern/postern\.conf};
+			my $dir = $1;
+			next if $dir eq $sysconf;
+			push(@bad, "line " . ($i + 1) . ": $dir")
+			    unless $dir eq '/etc' && join(' ', @l[$i .. ($i + 4 > $#l ? $#l : $i + 4)]) =~ /sysconfdir/;
+		}
+		ok(!@bad, "$page: the default configuration path is the build's ($sysconf/postern/postern.conf)")
+		    or diag(join('; ', @bad));
+	}
+}
+{
+	my $readme = slurp("$src/README") // '';
+	my ($types) = ($confc // '') =~ /transport_types\[\]\s*=\s*\{(.*?)\};/s;
+	my @t = ($types // '') =~ /\{\s*"([a-z]+)"/g;
+	my @missing = grep { $readme !~ /\b\Q$_\E\b/ } @t;
+	ok(@t >= 3 && !@missing, "the README names every transport type (@t)")
+	    or diag('not in the README: ' . join(' ', @missing));
+	my $httpd = slurp("$src/httpd/httpd.c") // '';
+	my ($tab) = $httpd =~ /\broutes\[\]\s*=\s*\{(.*?)\n\};/s;
+	my %seen;
+	my @paths = grep { !$seen{$_}++ }
+	    map { /"(\/[^"]*)"/ ? $1 : () } grep { !/RF_COMPAT/ } split /\},/, $tab // '';
+	@missing = grep { $readme !~ /\Q$_\E/ } @paths;
+	ok(@paths >= 3 && !@missing, "the README names every HTTP route (@paths)")
+	    or diag('not in the README: ' . join(' ', @missing));
 }
 
 # --- the man pages ------------------------------------------------------
