@@ -133,6 +133,10 @@ SKIP: {
 	my @undoc = grep { $man5 !~ /\bQl \Q$_\E/ } @pfx;
 	ok(@pfx >= 3 && !@undoc, 'every accepted hash prefix is documented in postern.conf.5 ('
 	    . join(' ', @pfx) . ')') or diag('undocumented: ' . join(' ', @undoc));
+	my ($kinds) = $confc =~ /#define HASH_KINDS "([^"]*)"/;
+	my @unnamed = grep { ($kinds // '') !~ /\Q$_\E/ } @pfx;
+	ok(!@unnamed, 'the config error for a bad hash names every accepted prefix')
+	    or diag('not in HASH_KINDS: ' . join(' ', @unnamed));
 }
 
 # --- command-line options against the man pages ------------------------------
