@@ -281,9 +281,13 @@ SKIP: {
 # ---- hostile frames on the control socket close that connection only
 my $sock = conf_info($conf)->{run_dir} . '/control.sock';
 my ($qpid) = $pm->child_pids('queued');
-# frame - an IPC frame: u32 length, u16 type, u16 version 2, u32 flags
+# the IPC version of this build (common/ipc_types.h), so that each hostile
+# frame below is refused for what it shows, not for a stale version
+my ($ipcv) = (slurp(srcdir() . '/common/ipc_types.h') // '') =~ /^#define IPC_VERSION (\d+)/m;
+ok($ipcv, "IPC_VERSION read from common/ipc_types.h ($ipcv)");
+# frame - an IPC frame: u32 length, u16 type, u16 version, u32 flags
 sub frame { my ($type, $payload) = @_;
-    return pack('VvvV', 12 + length($payload), $type, 2, 0) . $payload }
+    return pack('VvvV', 12 + length($payload), $type, $ipcv, 0) . $payload }
 my @hostile = (
     [ 'garbage bytes', "GET / HTTP/1.0\r\n\r\n" . ("\xff" x 64) ],
     [ 'a truncated request', frame(50, pack('V', 1000) . 'li') ],
@@ -293,7 +297,7 @@ my @hostile = (
     [ 'a commit without an open message', frame(22, pack('V', 1) . pack('V', 16)
         . "0123456789ABCDEF\0") ],
     [ 'a wrong version', pack('VvvV', 12, 50, 9, 0) ],
-    [ 'an oversized length', pack('VvvV', 0x7fffffff, 50, 2, 0) ],
+    [ 'an oversized length', pack('VvvV', 0x7fffffff, 50, $ipcv, 0) ],
 );
 for my $h (@hostile) {
     my $s = IO::Socket::UNIX->new(Peer => $sock, Type => SOCK_STREAM());
