@@ -21,6 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define LIBBSD_OPENBSD_VIS      /* silence the strnvis prototype warning */
+#include <vis.h>
+
 #include "log.h"
 
 static char log_ident[64] = "postern";
@@ -216,4 +219,18 @@ panic(const char *fmt, ...)
 	va_end(ap);
 	fatal_line("panic: %s", msg);
 	abort();
+}
+
+/* log_vis - s as vis(3) octal escapes for a log field (stravis: the
+ * bounded strnvis of libbsd 0.11 writes one byte past dstsize) */
+const char *
+log_vis(const char *s, char *buf, size_t len)
+{
+	char *v;
+
+	if (stravis(&v, s, VIS_OCTAL | VIS_WHITE) == -1)
+		fatal("stravis");
+	strlcpy(buf, v, len);
+	free(v);
+	return buf;
 }

@@ -15,6 +15,7 @@
 #define POSTERN_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -37,6 +38,10 @@ void log_warnx(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2) NORETURN;
 void fatalx(const char *fmt, ...) PRINTF_LIKE(1, 2) NORETURN;
 void panic(const char *fmt, ...) PRINTF_LIKE(1, 2) NORETURN;
+/* log_vis - s made safe for one field of a key=value log line: vis(3)
+ * with blanks, control and non-ASCII octets as \ooo and a backslash as
+ * two; into buf, cut to fit; returns buf */
+const char *log_vis(const char *s, char *buf, size_t len);
 
 /* exit status of a child that stopped on a configuration error (sysexits) */
 #define EXIT_CONFIG 78

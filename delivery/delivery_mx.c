@@ -3,18 +3,25 @@
  * says.
  *
  * Owns: mx_deliver(). A job's recipients are grouped by domain; for each
- * domain in turn: the MX records (delivery_dns.c), sorted by preference
- * with equal preferences shuffled; the implicit MX (the domain's own
- * A/AAAA) when the domain has no MX record; Null MX (RFC 7505: the single
- * record "0 .") bounced at once with 5.1.10; NXDOMAIN bounced with 5.1.2;
- * SERVFAIL and timeouts deferred with 4.4.3; then the A and AAAA records
- * of every MX host, asked in parallel, and the ordered list of addresses
- * (per host IPv6 first, then IPv4; at most SMTP_TARGETS_MAX) handed to
- * the SMTP client, which moves on to the next address after a failed
- * connection, a 4xx greeting or an unmet TLS requirement. The TLS level
- * is the transport's `tls`, or the domain's `tls_policy` section.
+ * domain in turn: the MX records (delivery_dns.c); a record whose target
+ * is not a host name (RFC 1035 LDH labels; not an address) is skipped
+ * and logged escaped; all the others sorted by preference with equal
+ * preferences in random order, and only then the best MX_HOSTS_MAX kept
+ * (so answer order can never drop the best host); the implicit MX (the
+ * domain's own A/AAAA) when the domain has no MX record; Null MX (RFC
+ * 7505: the single record "0 .") bounced at once with 5.1.10; NXDOMAIN
+ * bounced with 5.1.2; MX records none of which names a valid host
+ * bounced with 5.4.4; SERVFAIL and timeouts deferred with 4.4.3; then
+ * the A and AAAA records of every MX host, asked in parallel, and the
+ * ordered list of addresses (per host IPv6 first, then IPv4; at most
+ * SMTP_TARGETS_MAX) handed to the SMTP client, which moves on to the
+ * next address after a failed connection, a bad or missing greeting or
+ * an unmet TLS requirement. The TLS level is the transport's `tls`, or
+ * the domain's `tls_policy` section.
  * SECURITY: runs unprivileged in postern-delivery; DNS answers are
- * untrusted (bounded counts, names copied with strlcpy); nothing blocks.
+ * untrusted: bounded counts, host names checked before they are used or
+ * logged (an invalid one only appears escaped), copied with strlcpy;
+ * nothing blocks.
  * STANDARDS: RFC 5321 section 5 (MX, implicit MX), RFC 7505 (Null MX),
  * RFC 3463 (5.1.2, 5.1.10, 4.4.3, 5.4.4).
  */
@@ -178,10 +185,12 @@ mx_connect(struct mx_job *mx)
 			group_result(mx, 4, "4.4.3", "cannot find the address of %s%s: "
 			    "temporary DNS failure", mx->implicit ? "" : "any MX host of ",
 			    mx->domain);
+		else if (mx->implicit)
+			group_result(mx, 5, "5.1.2", "%s has no address (A or AAAA record)",
+			    mx->domain);
 		else
-			group_result(mx, 5, mx->implicit ? "5.1.2" : "5.4.4",
-			    "%s%s has no address (A or AAAA record)", mx->implicit ? "" :
-			    "no MX host of ", mx->domain);
+			group_result(mx, 5, "5.4.4", "no MX host of %s has an address (A or "
+			    "AAAA record)", mx->domain);
 		group_done(mx->j, mx);
 		return;
 	}
@@ -212,45 +221,22 @@ on_addr(void *arg, int status, struct ares_addrinfo_node *ai, const char *err)
 		mx_connect(mx);
 }
 
-/* cmp_pref - qsort: MX hosts by preference (ties already shuffled) */
+/* One MX record of the answer while the best are chosen. */
+struct mx_rr {
+	const char *host;
+	int pref;
+	uint32_t tiebreak;      /* random: equal preferences in random order */
+};
+
+/* cmp_rr - qsort: by preference, equal ones by their random key */
 static int
-cmp_pref(const void *a, const void *b)
+cmp_rr(const void *a, const void *b)
 {
-	const struct mx_host *x = a, *y = b;
+	const struct mx_rr *x = a, *y = b;
 
-	return x->pref < y->pref ? -1 : x->pref > y->pref;
-}
-
-/* shuffle - randomise the order of the hosts (before a stable sort) */
-static void
-shuffle(struct mx_host *h, size_t n)
-{
-	struct mx_host tmp;
-	size_t i, k;
-
-	for (i = n; i > 1; i--) {
-		k = arc4random_uniform((uint32_t)i);
-		tmp = h[i - 1];
-		h[i - 1] = h[k];
-		h[k] = tmp;
-	}
-}
-
-/* sort_hosts - by preference, equal preferences in random order
- * (shuffled, then a stable insertion sort) */
-static void
-sort_hosts(struct mx_host *h, size_t n)
-{
-	struct mx_host tmp;
-	size_t i, k;
-
-	shuffle(h, n);
-	for (i = 1; i < n; i++) {
-		tmp = h[i];
-		for (k = i; k > 0 && cmp_pref(&h[k - 1], &tmp) > 0; k--)
-			h[k] = h[k - 1];
-		h[k] = tmp;
-	}
+	if (x->pref != y->pref)
+		return x->pref < y->pref ? -1 : 1;
+	return x->tiebreak < y->tiebreak ? -1 : x->tiebreak > y->tiebreak;
 }
 
 /* lookup_hosts - the addresses of every host, in parallel */
@@ -273,6 +259,55 @@ static int
 is_null_mx(const struct ares_mx_reply *m)
 {
 	return m->host == NULL || m->host[0] == '\0' || strcmp(m->host, ".") == 0;
+}
+
+/* mx_host_ok - 1 if an MX target is a host name (RFC 1035 2.3.1, RFC
+ * 5321 2.3.5: LDH labels, not an address); else it is logged, escaped
+ * (the name comes from a zone anyone may write), and skipped */
+static int
+mx_host_ok(const struct mx_job *mx, const char *host)
+{
+	char vis[ADDR_DOMAIN_MAX + 1];
+
+	if (domain_valid(host, 0))
+		return 1;
+	log_warnx("%s: %s: MX host %s is not a valid host name; skipped", mx->j->queueid,
+	    mx->domain, log_vis(host, vis, sizeof(vis)));
+	return 0;
+}
+
+/* keep_best - the valid records of the n in the answer, sorted by
+ * preference (equal ones at random), the first MX_HOSTS_MAX into
+ * mx->host: the best host is never lost to answer order. Returns how
+ * many records named a host (valid or not) */
+static size_t
+keep_best(struct mx_job *mx, const struct ares_mx_reply *mxr, size_t n)
+{
+	struct mx_rr *rr = xcalloc(n > 0 ? n : 1, sizeof(*rr));
+	const struct ares_mx_reply *m;
+	size_t k = 0, i, named = 0;
+
+	for (m = mxr; m != NULL && k < n; m = m->next) {
+		if (is_null_mx(m))
+			continue;
+		named++;
+		if (!mx_host_ok(mx, m->host))
+			continue;
+		rr[k].host = m->host;
+		rr[k].pref = m->priority;
+		rr[k++].tiebreak = arc4random();
+	}
+	qsort(rr, k, sizeof(*rr), cmp_rr);
+	for (i = 0; i < k && i < MX_HOSTS_MAX; i++) {
+		strlcpy(mx->host[i].name, rr[i].host, sizeof(mx->host[i].name));
+		mx->host[i].pref = rr[i].pref;
+	}
+	mx->nhost = i;
+	if (k > i)
+		log_debug("%s: %s: %zu MX hosts, the best %zu kept", mx->j->queueid,
+		    mx->domain, k, i);
+	free(rr);
+	return named;
 }
 
 /* on_mx - the MX answer of the domain */
@@ -303,13 +338,11 @@ on_mx(void *arg, int status, struct ares_mx_reply *mxr, const char *err)
 		group_done(mx->j, mx);
 		return;
 	}
-	mx->nhost = 0;
-	for (m = status == DNS_OK ? mxr : NULL; m != NULL && mx->nhost < MX_HOSTS_MAX;
-	    m = m->next) {
-		if (is_null_mx(m))
-			continue;
-		strlcpy(mx->host[mx->nhost].name, m->host, sizeof(mx->host[0].name));
-		mx->host[mx->nhost++].pref = m->priority;
+	if (keep_best(mx, mxr, n) > 0 && mx->nhost == 0) {
+		group_result(mx, 5, "5.4.4", "no MX host of %s has a valid host name",
+		    mx->domain);
+		group_done(mx->j, mx);
+		return;
 	}
 	mx->implicit = mx->nhost == 0;
 	if (mx->implicit) {
@@ -318,7 +351,6 @@ on_mx(void *arg, int status, struct ares_mx_reply *mxr, const char *err)
 		mx->host[0].pref = 0;
 		mx->nhost = 1;
 	}
-	sort_hosts(mx->host, mx->nhost);
 	lookup_hosts(mx);
 }
 

@@ -605,8 +605,12 @@ sub scripted_smtp_server {
 }
 
 # dns_server - a Net::DNS::Nameserver on 127.0.0.1:$port (UDP and TCP).
-# $records: { name => { TXT => 'text' | [texts], A => ip, MX => '10 host',
-# ... } }. Unknown names get NXDOMAIN. Returns the pid.
+# $records: { name => { TXT => 'text' | [texts], A => ip, MX => '10 host'
+# | { preference => 10, exchange => 'any text' } | [several],
+# ... } }. Unknown names get NXDOMAIN. { SERVFAIL => 1 }: every query of
+# the name fails; { SILENT => 1 }: none is answered; { DROP => { TYPE =>
+# n } }: the first n queries of that type are ignored (a lost packet),
+# later ones answered. Returns the pid.
 sub dns_server {
     my ($port, $records) = @_;
     require Net::DNS;
@@ -620,8 +624,12 @@ sub dns_server {
                 $rr{$n}{$type} = 1;
                 next;
             }
+            if ($type eq 'DROP') {
+                $rr{$n}{DROP}{ uc $_ } = $v->{$_} for keys %$v;
+                next;
+            }
             push @{ $rr{$n}{uc $type} }, dns_rr($n, uc $type, $_)
-                for ref $v ? @$v : ($v);
+                for ref $v eq 'ARRAY' ? @$v : ($v);
         }
     }
     my $handler = sub {
@@ -631,6 +639,7 @@ sub dns_server {
         # { SERVFAIL => 1 }: a server failure; { SILENT => 1 }: no answer
         return ('SERVFAIL', [], [], [], {}) if $rr{$n}{SERVFAIL};
         return () if $rr{$n}{SILENT};
+        return () if $rr{$n}{DROP}{$qtype} && $rr{$n}{DROP}{$qtype}-- > 0;
         return ('NOERROR', [ @{ $rr{$n}{$qtype} // [] } ], [], [], { aa => 1 });
     };
     my $ns = Net::DNS::Nameserver->new(LocalAddr => ['127.0.0.1'],
@@ -647,9 +656,13 @@ sub dns_server {
     return track($pid);
 }
 
-# dns_rr - one resource record; TXT split into 255-octet strings
+# dns_rr - one resource record; TXT split into 255-octet strings; a
+# hash gives the fields as they are (MX { preference, exchange } with an
+# exchange that is not a host name, say)
 sub dns_rr {
     my ($name, $type, $value) = @_;
+    return Net::DNS::RR->new(name => $name, type => $type, ttl => 60, %$value)
+        if ref $value eq 'HASH';
     if ($type eq 'TXT') {
         my @chunks = unpack('(A255)*', $value);
         return Net::DNS::RR->new(name => $name, type => 'TXT', ttl => 60,
