@@ -9,16 +9,22 @@
  * connections (keyed by destination, RSET before each further message,
  * closed after reuse_idle or reuse_max messages), and the per-recipient
  * result mapping:
- *   - a failed connection, a 4xx greeting (any non-2xx greeting while
+ *   - a failed connection, no greeting (a timeout, a hang-up, a line
+ *     that is not a reply), a 4xx greeting (any non-2xx greeting while
  *     other addresses remain) or a TLS requirement the peer cannot meet
  *     moves on to the next address; when none is left every recipient
- *     gets the last reason (4.4.1 for connections, 4.7.x for TLS);
+ *     gets the last reason (4.4.1 for connections, 4.4.2 or 4.5.0 for
+ *     the greeting, 4.7.x for TLS);
  *   - an EHLO-and-HELO, MAIL or DATA failure, or a 421 at any step,
  *     applies to every recipient of the session still without a result;
  *   - a RCPT reply applies to its recipient; with no accepted recipient
  *     the message is not sent;
  *   - the reply after the message applies to every accepted recipient;
  *   - timeouts and lost connections during the dialogue give 4.4.2.
+ * Every step (connect, TLS handshake, each reply) is bounded as a whole
+ * by the transport's timeout (deadline_ev), not only between two reads:
+ * a peer trickling a byte at a time cannot hold a job in flight; the
+ * reply after the message gets one more second per KiB of it.
  * A reply's dsn is its enhanced status code (RFC 2034) when present, else
  * "C.0.0". With PIPELINING, MAIL, every RCPT and DATA go in one write and
  * the replies are matched in order (RFC 2920). A message needing an
@@ -136,6 +142,7 @@ struct relay {
 	int nmsgs;                      /* messages sent on this connection */
 	char tls_info[160];
 	struct event *idle_ev;
+	struct event *deadline_ev;      /* the whole of the awaited step */
 	/* the reply being read */
 	int code;
 	size_t nlines;
@@ -220,6 +227,8 @@ relay_free(struct relay *r)
 		bufferevent_free(r->bev);
 	if (r->idle_ev != NULL)
 		event_free(r->idle_ev);
+	if (r->deadline_ev != NULL)
+		event_free(r->deadline_ev);
 	free(r->ri);
 	free(r);
 }
@@ -323,6 +332,8 @@ relay_reset_conn(struct relay *r)
 	if (r->bev != NULL)
 		bufferevent_free(r->bev);
 	r->bev = NULL;
+	if (r->deadline_ev != NULL)
+		evtimer_del(r->deadline_ev);
 	r->has_size = r->has_8bitmime = r->has_pipelining = 0;
 	r->has_starttls = r->has_smtputf8 = r->auth_plain = r->auth_login = 0;
 	r->size_limit = 0;
@@ -359,6 +370,54 @@ relay_next(struct relay *r, int same, const char *dsn, const char *fmt, ...)
 	return -1;
 }
 
+/* step_bound - how long state s may take as a whole: the transport's
+ * timeout (a reply trickled a byte at a time does not re-arm it); the
+ * reply after the message also covers sending it, at 1 KiB/s at least */
+static time_t
+step_bound(const struct relay *r, enum relay_state s)
+{
+	if (s == RS_QUIT)
+		return r->d.timeout < QUIT_TIMEOUT ? r->d.timeout : QUIT_TIMEOUT;
+	if (s == RS_BODY && r->job != NULL)
+		return r->d.timeout + (time_t)(r->job->msglen / 1024);
+	return r->d.timeout;
+}
+
+/* on_deadline - the step took longer than step_bound: a timeout */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay *r = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("%s: %s: %s not complete within %llds", r->qid, r->relay,
+	    step_of(r->state)->what, (long long)step_bound(r, r->state));
+	relay_event(r->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, r);
+}
+
+/* relay_expect - wait for the reply of state s (sent now or earlier,
+ * pipelined), for at most step_bound; an idle connection has no bound */
+static void
+relay_expect(struct relay *r, enum relay_state s)
+{
+	struct timeval tv = { 0, 0 };
+
+	r->state = s;
+	r->code = 0;
+	r->nlines = 0;
+	r->tlen = 0;
+	r->text[0] = '\0';
+	if (r->deadline_ev == NULL && (r->deadline_ev = evtimer_new(delivery_base(),
+	    on_deadline, r)) == NULL)
+		fatalx("relay: cannot create a timer");
+	evtimer_del(r->deadline_ev);
+	if (s == RS_IDLE)
+		return;
+	tv.tv_sec = step_bound(r, s);
+	evtimer_add(r->deadline_ev, &tv);
+}
+
 /* relay_cmd_v - queue one command line; the log shows 'shown' */
 static void
 relay_cmd_v(struct relay *r, enum relay_state next, const char *shown, const char *fmt,
@@ -380,22 +439,7 @@ relay_cmd_v(struct relay *r, enum relay_state next, const char *shown, const cha
 	}
 	evbuffer_add_vprintf(out, fmt, ap);
 	evbuffer_add(out, "\r\n", 2);
-	r->state = next;
-	r->code = 0;
-	r->nlines = 0;
-	r->tlen = 0;
-	r->text[0] = '\0';
-}
-
-/* relay_expect - wait for the reply of state s (sent earlier, pipelined) */
-static void
-relay_expect(struct relay *r, enum relay_state s)
-{
-	r->state = s;
-	r->code = 0;
-	r->nlines = 0;
-	r->tlen = 0;
-	r->text[0] = '\0';
+	relay_expect(r, next);
 }
 
 /* relay_cmd - send one command line */
@@ -772,7 +816,7 @@ tls_start(struct relay *r)
 		return relay_next(r, 0, "4.7.5", "TLS setup for %s failed", r->relay);
 	}
 	r->bev = tb;
-	r->state = RS_TLS;
+	relay_expect(r, RS_TLS);
 	bufferevent_setcb(tb, relay_read, NULL, relay_event, r);
 	bufferevent_set_timeouts(tb, &tv, &tv);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
@@ -1048,6 +1092,23 @@ waiting_for(const struct relay *r, char *buf, size_t len)
 		snprintf(buf, len, "the reply to %s", what);
 }
 
+/* relay_broken - the dialogue failed (timeout, lost connection, bad
+ * reply): before a usable greeting another address may do better (RFC
+ * 5321 5.1), so try it; later, every recipient without a result gets
+ * the failure */
+static void
+relay_broken(struct relay *r, const char *dsn, const char *what)
+{
+	char step[64];
+
+	waiting_for(r, step, sizeof(step));
+	if (r->state == RS_GREETING)
+		relay_next(r, 0, dsn, "connect to %s: %s while waiting for %s", r->relay,
+		    what, step);
+	else
+		relay_abort(r, dsn, "%s while waiting for %s", what, step);
+}
+
 /* relay_connected - the TCP connection is up: TLS or the greeting */
 static void
 relay_connected(struct relay *r)
@@ -1067,7 +1128,7 @@ relay_read(struct bufferevent *bev, void *arg)
 {
 	struct relay *r = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	char *line, step[64];
+	char *line;
 	size_t n;
 	int rc;
 
@@ -1085,8 +1146,7 @@ relay_read(struct bufferevent *bev, void *arg)
 				relay_free(r);
 				return;
 			}
-			waiting_for(r, step, sizeof(step));
-			relay_abort(r, "4.5.0", "malformed reply while waiting for %s", step);
+			relay_broken(r, "4.5.0", "malformed reply");
 			return;
 		}
 		if (rc == 1 && relay_reply(r) == -1)
@@ -1094,10 +1154,8 @@ relay_read(struct bufferevent *bev, void *arg)
 		if (r->state == RS_TLS)
 			return;         /* the rest is the TLS layer's */
 	}
-	if (evbuffer_get_length(in) > REPLY_LINE_MAX) {
-		waiting_for(r, step, sizeof(step));
-		relay_abort(r, "4.5.0", "reply line too long while waiting for %s", step);
-	}
+	if (evbuffer_get_length(in) > REPLY_LINE_MAX)
+		relay_broken(r, "4.5.0", "reply line too long");
 }
 
 /* tls_error_text - what went wrong in a TLS bufferevent */
@@ -1119,7 +1177,7 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct relay *r = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	char step[64], why[256];
+	char why[256];
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (r->state == RS_CONNECT)
@@ -1153,14 +1211,15 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 		relay_connect(r);
 		return;
 	}
-	waiting_for(r, step, sizeof(step));
 	if (what & BEV_EVENT_TIMEOUT)
-		relay_abort(r, "4.4.2", "conversation timed out while waiting for %s", step);
+		relay_broken(r, "4.4.2", "conversation timed out");
 	else if (what & BEV_EVENT_EOF)
-		relay_abort(r, "4.4.2", "lost connection while waiting for %s", step);
-	else
-		relay_abort(r, "4.4.2", "lost connection (%s) while waiting for %s",
-		    evutil_socket_error_to_string(err), step);
+		relay_broken(r, "4.4.2", "lost connection");
+	else {
+		snprintf(why, sizeof(why), "lost connection (%s)",
+		    evutil_socket_error_to_string(err));
+		relay_broken(r, "4.4.2", why);
+	}
 }
 
 /* relay_try - start a non-blocking connect to the current target; 0, or

@@ -5,10 +5,13 @@
 #   "<conn> CONNECT", "<conn> C: <line>", "<conn> BATCH: MAIL,RCPT,DATA"
 #   (several commands in one read: pipelining), "<conn> TLS: <version>",
 #   "<conn> AUTH: ok|bad <user>", "<conn> MSG: <file>".
-# Options: greeting ('220 ...' or a 4xx/5xx), ehlo (arrayref of
-# keywords), starttls => 1 with cert/key, implicit => 1 (TLS from the
-# first byte), auth => [user, password] (AUTH PLAIN and LOGIN checked),
-# rcpt / dot (replies).
+# Options: greeting ('220 ...' or a 4xx/5xx, or any line), ehlo
+# (arrayref of keywords), ehlo_name (the EHLO reply's domain), starttls
+# => 1 with cert/key, implicit => 1 (TLS from the first byte), auth =>
+# [user, password] (AUTH PLAIN and LOGIN checked), rcpt / dot (replies);
+# broken greetings: silent => 1 (never a word: waits up to 60 s for the
+# client to leave), hangup => 1 (closes at once), trickle => 1 (the
+# greeting one byte every 0.5 s).
 package Postern::MxPeer;
 
 use strict;
@@ -115,7 +118,7 @@ sub ehlo_text {
         'ENHANCEDSTATUSCODES'] };
     push @kw, 'STARTTLS' if $o->{starttls} && !$tls;
     push @kw, 'AUTH PLAIN LOGIN' if $o->{auth};
-    my @l = ('peer.test', @kw);
+    my @l = ($o->{ehlo_name} // 'peer.test', @kw);
     return join("\r\n", (map { "250-$_" } @l[0 .. $#l - 1]), "250 $l[-1]");
 }
 
@@ -136,7 +139,19 @@ sub session {
         rec($log, "$n TLS: " . $c->get_sslversion);
     }
     my $greet = $o->{greeting} // '220 peer.test ESMTP MxPeer';
-    say_($c, $greet);
+    return if $o->{hangup};
+    if ($o->{silent}) {
+        IO::Select->new($c)->can_read(60);     # until the client leaves
+        return;
+    }
+    if ($o->{trickle}) {
+        for my $ch (split //, "$greet\r\n") {
+            syswrite($c, $ch) or return;
+            select(undef, undef, undef, 0.5);
+        }
+    } else {
+        say_($c, $greet);
+    }
     return if $greet =~ /^[45]/;
     my $need_auth = 0;
     while (defined(my $lines = read_lines($c, \$buf))) {
