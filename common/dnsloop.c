@@ -37,6 +37,7 @@ static struct {
 	ares_channel chan;
 	struct dnsloop_fd fds[DNSLOOP_MAX_FDS];
 	struct event *timer;
+	time_t bound;           /* dnsloop_bound() */
 } L;
 
 /* dnsloop_result - a c-ares status as enum dnsloop_result */
@@ -126,6 +127,34 @@ on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 		fatalx("dns: cannot watch a resolver socket");
 }
 
+/* bound_of - what every try of every server of chan can take at most:
+ * round r (0, 1, ...) waits timeout << r per server (c-ares's
+ * ares__send_query), so tries rounds take (2^tries - 1) timeouts each;
+ * one more timeout of slack */
+static time_t
+bound_of(ares_channel chan, time_t timeout, int tries)
+{
+	struct ares_addr_port_node *servers = NULL, *n;
+	time_t nservers = 0;
+
+	if (ares_get_servers_ports(chan, &servers) == ARES_SUCCESS)
+		for (n = servers; n != NULL; n = n->next)
+			nservers++;
+	ares_free_data(servers);
+	if (nservers == 0)
+		nservers = 1;
+	return nservers * timeout * ((1 << tries) - 1) + timeout;
+}
+
+/* dnsloop_bound - how long a caller waits for c-ares at most */
+time_t
+dnsloop_bound(void)
+{
+	if (!L.ready)
+		panic("dnsloop_bound before dnsloop_setup");
+	return L.bound;
+}
+
 /* dnsloop_setup - create the channel on base, once */
 void
 dnsloop_setup(struct event_base *base, const char *server, time_t timeout,
@@ -158,6 +187,7 @@ dnsloop_setup(struct event_base *base, const char *server, time_t timeout,
 		if (rc != ARES_SUCCESS)
 			fatalx("dns: dns_server '%s': %s", server, ares_strerror(rc));
 	}
+	L.bound = bound_of(L.chan, o.timeout / 1000, o.tries);
 	for (i = 0; i < DNSLOOP_MAX_FDS; i++)
 		L.fds[i].fd = ARES_SOCKET_BAD;
 	L.base = base;

@@ -38,6 +38,13 @@ ares_channel dnsloop_channel(void);
 /* dnsloop_arm - after starting queries: wake up for c-ares's next
  * timeout (callbacks may have run before the query call returned) */
 void dnsloop_arm(void);
+/* dnsloop_bound - the seconds after which a query c-ares has not
+ * answered is given up by its caller: every try of every server, each
+ * round twice as long as the one before, and one timeout more. A lookup
+ * whose callback has not run by then never will (a library bug, such as
+ * c-ares 1.34.7 dropping a query whose id collides with one in flight);
+ * after dnsloop_setup */
+time_t dnsloop_bound(void);
 /* dnsloop_result - a c-ares status as enum dnsloop_result */
 enum dnsloop_result dnsloop_result(int ares_status);
 

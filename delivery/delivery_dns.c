@@ -11,6 +11,12 @@
  * servers of /etc/resolv.conf; the search list is never applied (MX
  * domains are fully qualified) and each try waits dns_timeout. Every
  * lookup is counted in stats dns_lookups (type mx, a, aaaa; /metrics).
+ * Every lookup is bounded in time by our own timer as well
+ * (dnsloop_bound(): c-ares's every try, and one timeout more): should
+ * the library never call back, the lookup is given up with a warning
+ * and reported as a temporary failure, so no job waits forever for
+ * DNS; a late answer is dropped (a lookup that never ends leaks only
+ * its small struct).
  * SECURITY: runs unprivileged inside postern-delivery; answers come from
  * the network and are only parsed by c-ares; nothing here blocks the
  * event loop (c-ares sockets are non-blocking, driven by ares_process_fd).
@@ -26,6 +32,7 @@
 #include <arpa/nameser.h>
 
 #include <ares.h>
+#include <event2/event.h>
 
 #include "addr.h"
 #include "conf.h"
@@ -37,11 +44,14 @@
 
 #include "delivery.h"
 
-/* One query in flight: the caller's callback and argument. */
+/* One query in flight: the caller's callback and argument, and the
+ * timer that gives it up if c-ares never calls back. */
 struct dns_query {
 	dns_mx_cb *mx_cb;
 	dns_addr_cb *addr_cb;
 	void *arg;
+	struct event *deadline;
+	int given_up;           /* the caller has had its answer: drop c-ares's */
 	char name[ADDR_DOMAIN_MAX + 2];
 };
 
@@ -101,6 +111,64 @@ dns_setup(void)
 	dnsloop_setup(delivery_base(), c->dns_server, c->dns_timeout, 2);
 }
 
+/* on_deadline - c-ares has not called back within dnsloop_bound(): it
+ * never will; the caller gets a temporary failure (the recipient is
+ * deferred and retried) and a late answer is dropped */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_query *q = arg;
+	const char *type = q->mx_cb != NULL ? "MX" : "A/AAAA";
+	const char *why = "no answer from the resolver within the lookup's time bound";
+
+	(void)fd;
+	(void)what;
+	log_warnx("dns: %s %s: no answer from the resolver within %llds; given up as a "
+	    "temporary failure", q->name, type, (long long)dnsloop_bound());
+	q->given_up = 1;
+	event_free(q->deadline);        /* fired, not persistent: safe here */
+	q->deadline = NULL;
+	if (q->mx_cb != NULL) {
+		dns_count(SDNS_MX, ARES_ETIMEOUT);
+		q->mx_cb(q->arg, DNS_TEMP, NULL, why);
+	} else {
+		dns_count_addr(ARES_ETIMEOUT, NULL);
+		q->addr_cb(q->arg, DNS_TEMP, NULL, why);
+	}
+}
+
+/* query_new - a query for name, given up after dnsloop_bound() */
+static struct dns_query *
+query_new(const char *name, void *arg)
+{
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	struct timeval tv = { 0, 0 };
+
+	dns_setup();
+	q->arg = arg;
+	strlcpy(q->name, name, sizeof(q->name));
+	q->deadline = evtimer_new(delivery_base(), on_deadline, q);
+	tv.tv_sec = dnsloop_bound();
+	if (q->deadline == NULL || evtimer_add(q->deadline, &tv) == -1)
+		fatalx("dns: cannot arm a lookup's timer");
+	return q;
+}
+
+/* query_end - c-ares called back: free q if its caller gave up on it;
+ * 1 if the caller still waits for this answer */
+static int
+query_end(struct dns_query *q)
+{
+	if (q->deadline != NULL)
+		event_free(q->deadline);
+	q->deadline = NULL;
+	if (!q->given_up)
+		return 1;
+	log_info("dns: %s: late answer dropped", q->name);
+	free(q);
+	return 0;
+}
+
 /* on_mx - the MX answer: parse it and hand it over */
 static void
 on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
@@ -110,6 +178,8 @@ on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 	int st = status;
 
 	(void)timeouts;
+	if (!query_end(q))
+		return;
 	if (st == ARES_SUCCESS)
 		st = ares_parse_mx_reply(abuf, alen, &mx);
 	if (st == ARES_SUCCESS && mx == NULL)
@@ -131,6 +201,11 @@ on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 	int st = status;
 
 	(void)timeouts;
+	if (!query_end(q)) {
+		if (res != NULL)
+			ares_freeaddrinfo(res);
+		return;
+	}
 	if (st == ARES_SUCCESS && (res == NULL || res->nodes == NULL))
 		st = ARES_ENODATA;
 	log_debug("dns: %s A/AAAA: %s", q->name, ares_strerror(st));
@@ -146,12 +221,9 @@ on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *res)
 void
 dns_lookup_mx(const char *name, dns_mx_cb *cb, void *arg)
 {
-	struct dns_query *q = xcalloc(1, sizeof(*q));
+	struct dns_query *q = query_new(name, arg);
 
-	dns_setup();
 	q->mx_cb = cb;
-	q->arg = arg;
-	strlcpy(q->name, name, sizeof(q->name));
 	ares_query(dnsloop_channel(), name, ns_c_in, ns_t_mx, on_mx, q);
 	dnsloop_arm();
 }
@@ -160,13 +232,10 @@ dns_lookup_mx(const char *name, dns_mx_cb *cb, void *arg)
 void
 dns_lookup_addr(const char *name, dns_addr_cb *cb, void *arg)
 {
-	struct dns_query *q = xcalloc(1, sizeof(*q));
+	struct dns_query *q = query_new(name, arg);
 	struct ares_addrinfo_hints hints;
 
-	dns_setup();
 	q->addr_cb = cb;
-	q->arg = arg;
-	strlcpy(q->name, name, sizeof(q->name));
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
