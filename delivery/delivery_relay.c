@@ -1109,17 +1109,17 @@ relay_broken(struct relay *r, const char *dsn, const char *what)
 		relay_abort(r, dsn, "%s while waiting for %s", what, step);
 }
 
-/* relay_connected - the TCP connection is up: TLS or the greeting */
-static void
+/* relay_connected - the TCP connection is up: TLS or the greeting;
+ * -1 if r may be gone (a failed TLS setup moved on, maybe to the end) */
+static int
 relay_connected(struct relay *r)
 {
 	r->connected = 1;
 	log_debug("%s: relay %s: connected", r->qid, r->relay);
-	if (r->d.tls_implicit) {
-		tls_start(r);
-		return;
-	}
+	if (r->d.tls_implicit)
+		return tls_start(r);
 	relay_expect(r, RS_GREETING);
+	return 0;
 }
 
 /* relay_read - bufferevent read callback: complete lines into replies */
@@ -1133,11 +1133,9 @@ relay_read(struct bufferevent *bev, void *arg)
 	int rc;
 
 	/* libevent may run the read callback before reporting the connect */
-	if (r->state == RS_CONNECT) {
-		relay_connected(r);
-		if (r->state != RS_GREETING)
-			return;
-	}
+	if (r->state == RS_CONNECT &&
+	    (relay_connected(r) == -1 || r->state != RS_GREETING))
+		return;
 	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
 		rc = n > REPLY_LINE_MAX ? -1 : reply_line(r, line, n);
 		free(line);
@@ -1181,7 +1179,7 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (r->state == RS_CONNECT)
-			relay_connected(r);
+			(void)relay_connected(r);
 		else if (r->state == RS_TLS)
 			tls_done(r);
 		return;
