@@ -163,9 +163,12 @@ struct smtp_target {
 	char host[ADDR_DOMAIN_MAX + 1];         /* name, for logs and TLS */
 	struct sockaddr_storage ss;             /* address and port */
 	socklen_t sslen;
+	int best;               /* mx: a host of the lowest preference */
 };
 struct smtp_dest {
 	char key[ADDR_DOMAIN_MAX + 64];         /* idle-connection cache key */
+	char nexthop[ADDR_DOMAIN_MAX + 1];      /* mx: the domain, for loop
+	                                         * detection; "" = none */
 	struct smtp_target target[SMTP_TARGETS_MAX];
 	size_t ntarget;
 	int tls;                /* enum conf_tls_level */
@@ -207,6 +210,15 @@ typedef void dns_addr_cb(void *arg, int status, struct ares_addrinfo_node *ai,
  * callback may run before they return */
 void dns_lookup_mx(const char *name, dns_mx_cb *cb, void *arg);
 void dns_lookup_addr(const char *name, dns_addr_cb *cb, void *arg);
+
+/* delivery_loop.c */
+
+/* loop_self_addr - 1 if sa (address and port) is one of our smtpd
+ * listeners (a wildcard one: any local address of its family) */
+int loop_self_addr(const struct sockaddr *sa);
+/* loop_own_name - 1 if a reply's first word ("220 NAME ...") is our
+ * hostname */
+int loop_own_name(const char *reply);
 
 /* delivery_tls.c */
 struct ssl_st;

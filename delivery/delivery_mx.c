@@ -14,7 +14,9 @@
  * bounced with 5.4.4; SERVFAIL and timeouts deferred with 4.4.3; then
  * the A and AAAA records of every MX host, asked in parallel, and the
  * ordered list of addresses (per host IPv6 first, then IPv4; at most
- * SMTP_TARGETS_MAX) handed to the SMTP client, which moves on to the
+ * SMTP_TARGETS_MAX), cut before the first MX host that is this server
+ * (delivery_loop.c; a loop, 5.4.6, when nothing is left), handed to the
+ * SMTP client, which moves on to the
  * next address after a failed connection, a bad or missing greeting or
  * an unmet TLS requirement. The TLS level is the transport's `tls`, or
  * the domain's `tls_policy` section.
@@ -23,7 +25,7 @@
  * logged (an invalid one only appears escaped), copied with strlcpy;
  * nothing blocks.
  * STANDARDS: RFC 5321 section 5 (MX, implicit MX), RFC 7505 (Null MX),
- * RFC 3463 (5.1.2, 5.1.10, 4.4.3, 5.4.4).
+ * RFC 3463 (5.1.2, 5.1.10, 4.4.3, 5.4.4, 5.4.6).
  */
 #include "config.h"
 
@@ -137,6 +139,7 @@ add_targets(struct smtp_dest *d, const struct mx_host *h, int family, int port)
 			continue;
 		t = &d->target[d->ntarget++];
 		strlcpy(t->host, h->name, sizeof(t->host));
+		t->best = h->pref == h->mx->host[0].pref;
 		memcpy(&t->ss, &h->addr[i], h->addrlen[i]);
 		t->sslen = h->addrlen[i];
 		if (family == AF_INET6)
@@ -164,6 +167,48 @@ mx_dest(const struct mx_job *mx, struct smtp_dest *d)
 	d->reuse_idle = t->reuse_idle;
 	snprintf(d->key, sizeof(d->key), "mx:%s:%d:%d:%s", mx->domain, t->port, d->tls,
 	    t->name);
+	strlcpy(d->nexthop, mx->domain, sizeof(d->nexthop));
+}
+
+/* host_is_self - 1 if one of h's addresses, at the transport's port, is
+ * where our own smtpd listens */
+static int
+host_is_self(const struct mx_host *h, int port)
+{
+	struct sockaddr_storage ss;
+	size_t i;
+
+	for (i = 0; i < h->naddr; i++) {
+		memcpy(&ss, &h->addr[i], h->addrlen[i]);
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		if (loop_self_addr((const struct sockaddr *)&ss))
+			return 1;
+	}
+	return 0;
+}
+
+/* truncate_self - an MX host that is this server: only hosts of a lower
+ * preference than its own may be tried (RFC 5321 5.1), the others
+ * would send the mail back here; 1 if none is left (a loop) */
+static int
+truncate_self(struct mx_job *mx)
+{
+	size_t i;
+
+	for (i = 0; i < mx->nhost && !host_is_self(&mx->host[i], mx->t->port); i++)
+		;
+	if (i == mx->nhost)
+		return 0;
+	log_info("%s: %s: MX host %s (preference %d) is this server: only MX hosts of a "
+	    "lower preference are tried", mx->j->queueid, mx->domain, mx->host[i].name,
+	    mx->host[i].pref);
+	while (i > 0 && mx->host[i - 1].pref == mx->host[i].pref)
+		i--;
+	mx->nhost = i;
+	return mx->nhost == 0;
 }
 
 /* mx_connect - every address lookup is back: hand the list to SMTP */
@@ -174,6 +219,11 @@ mx_connect(struct mx_job *mx)
 	size_t i;
 	int temp = 0;
 
+	if (truncate_self(mx)) {
+		group_result(mx, 5, "5.4.6", "mail for %s loops back to myself", mx->domain);
+		group_done(mx->j, mx);
+		return;
+	}
 	mx_dest(mx, &d);
 	for (i = 0; i < mx->nhost; i++) {
 		add_targets(&d, &mx->host[i], AF_INET6, mx->t->port);

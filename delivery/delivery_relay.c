@@ -15,6 +15,9 @@
  *     moves on to the next address; when none is left every recipient
  *     gets the last reason (4.4.1 for connections, 4.4.2 or 4.5.0 for
  *     the greeting, 4.7.x for TLS);
+ *   - mx only: the best MX greeting or answering EHLO with our own
+ *     hostname is this server: 5.4.6 "mail for DOMAIN loops back to
+ *     myself" for every recipient (Postfix's rule);
  *   - an EHLO-and-HELO, MAIL or DATA failure, or a 421 at any step,
  *     applies to every recipient of the session still without a result;
  *   - a RCPT reply applies to its recipient; with no accepted recipient
@@ -753,6 +756,21 @@ after_ehlo(struct relay *r)
 	return begin_message(r);
 }
 
+/* is_loop - mx: the best MX greets (or answers EHLO) with our own
+ * hostname: the mail would come back here; bounce it as Postfix does
+ * (5.4.6). 1 when so (r is then closing) */
+static int
+is_loop(struct relay *r, const char *what)
+{
+	if (r->d.nexthop[0] == '\0' || !r->d.target[r->cur].best || !loop_own_name(r->text))
+		return 0;
+	log_warnx("%s: %s %s with my own hostname %s", r->qid, r->relay, what,
+	    delivery_conf()->hostname);
+	sess_result(r, 0, 5, "5.4.6", "mail for %s loops back to myself", r->d.nexthop);
+	relay_quit(r);
+	return 1;
+}
+
 /* step_greeting - 220: EHLO; otherwise the next address if any */
 static int
 step_greeting(struct relay *r)
@@ -766,6 +784,8 @@ step_greeting(struct relay *r)
 		return relay_next(r, 0, reply_class(r->code) == 4 ? dsn : "4.4.1",
 		    "%s (in reply to the greeting of %s)", r->text, r->relay);
 	}
+	if (is_loop(r, "greeted me"))
+		return -1;
 	relay_cmd(r, RS_EHLO, "EHLO %s", delivery_conf()->hostname);
 	return 0;
 }
@@ -774,6 +794,8 @@ step_greeting(struct relay *r)
 static int
 step_ehlo(struct relay *r)
 {
+	if (reply_class(r->code) == 2 && is_loop(r, "replied to EHLO"))
+		return -1;
 	if (reply_class(r->code) == 2)
 		return after_ehlo(r);
 	if (reply_class(r->code) == 5 && !r->tls_on) {
