@@ -180,6 +180,7 @@ struct conf {
 	size_t nrelay_domains;
 	size_t max_message_size;
 	int max_recipients;
+	int hopcount_limit;     /* most Received: fields of a message (loops) */
 	time_t smtpd_timeout;   /* idle time per command */
 	time_t smtpd_data_timeout; /* a whole DATA/BDAT phase, 0 = no bound */
 	char *tls_cert;         /* smtpd server certificate (PEM chain), "" = none */

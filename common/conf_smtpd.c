@@ -126,6 +126,7 @@ cfg_opt_t conf_smtpd_top[] = {
 	CFG_STR_LIST_CB("relay_domains", "{}", CFGF_NONE, conf_cb_domain),
 	CFG_INT_CB("max_message_size", 25 * 1024 * 1024, CFGF_NONE, conf_cb_size),
 	CFG_INT_CB("max_recipients", 100, CFGF_NONE, conf_cb_int_range),
+	CFG_INT_CB("hopcount_limit", 50, CFGF_NONE, conf_cb_int_range),
 	CFG_INT_CB("smtpd_timeout", 300, CFGF_NONE, conf_cb_duration),
 	CFG_INT_CB("smtpd_data_timeout", 600, CFGF_NONE, conf_cb_duration),
 	CFG_STR_CB("tls_cert", "", CFGF_NONE, conf_cb_string),
@@ -471,6 +472,7 @@ conf_fill_policy(struct conf *c, cfg_t *cfg)
 		c->relay_domains[i] = xstrdup(cfg_getnstr(cfg, "relay_domains", (unsigned)i));
 	c->max_message_size = (size_t)cfg_getint(cfg, "max_message_size");
 	c->max_recipients = (int)cfg_getint(cfg, "max_recipients");
+	c->hopcount_limit = (int)cfg_getint(cfg, "hopcount_limit");
 	c->smtpd_timeout = (time_t)cfg_getint(cfg, "smtpd_timeout");
 	c->smtpd_data_timeout = (time_t)cfg_getint(cfg, "smtpd_data_timeout");
 }
@@ -586,6 +588,7 @@ conf_dump_policy(const struct conf *c, FILE *fp)
 
 	fprintf(fp, "max_message_size = %zu\n", c->max_message_size);
 	fprintf(fp, "max_recipients = %d\n", c->max_recipients);
+	fprintf(fp, "hopcount_limit = %d\n", c->hopcount_limit);
 	fprintf(fp, "smtpd_timeout = %llds\n", (long long)c->smtpd_timeout);
 	fprintf(fp, "smtpd_client_connection_limit = %d\n",
 	    c->client_connection_limit);

@@ -213,6 +213,7 @@ static const struct {
 	{ "smtpd_processes", 1, 16, "a number from 1 to 16" }, /* ANVIL_COLUMNS */
 	{ "delivery_processes", 1, 16, "a number from 1 to 16" },
 	{ "max_recipients", 1, 100000, "a number from 1 to 100000" },
+	{ "hopcount_limit", 1, 1000, "a number from 1 to 1000" },
 	{ "concurrency", 1, 10000, "a number from 1 to 10000" },
 	{ "destination_concurrency", 1, 10000, "a number from 1 to 10000" },
 	{ "destination_rate", 0, 100000, "a number from 0 (unlimited) to 100000" },

@@ -39,6 +39,7 @@ static const char *const reject_names[REJ_MAX] = {
 	[REJ_SENDER] = "sender_denied",
 	[REJ_TIMEOUT] = "timeout",
 	[REJ_AUTH_REQUIRED] = "auth_required",
+	[REJ_HOPS] = "too_many_hops",
 };
 
 static const char *const delivery_names[DLV_MAX] = {

@@ -37,6 +37,7 @@ enum stats_reject {
 	REJ_SENDER,            /* 553 5.7.1 sender domain not permitted */
 	REJ_TIMEOUT,           /* 421 4.4.2 idle or DATA time bound */
 	REJ_AUTH_REQUIRED,     /* 530 5.7.0 MAIL before AUTH where required */
+	REJ_HOPS,              /* 554 5.4.6 too many Received: (a mail loop) */
 	REJ_MAX
 };
 

@@ -6,10 +6,11 @@
  * running jobs, reading each job's message from the spool descriptor
  * queued passed, the choice of transport per recipient (route_lookup();
  * a job whose recipients take several transports runs as sub-jobs, one
- * per transport, whose results are gathered into the parent), and the
- * one result message per job. Many jobs run at once in this one process:
- * transports are event driven (relay, mx, pipe, http) or short and
- * synchronous (maildir, file).
+ * per transport, whose results are gathered into the parent), the hop
+ * count (more than hopcount_limit Received: fields bounce with 5.4.6, a
+ * mail loop), and the one result message per job. Many jobs run at
+ * once in this one process: transports are event driven (relay, mx,
+ * pipe, http) or short and synchronous (maildir, file).
  *
  * SECURITY: started by the master with its privileges only to read the
  * DKIM private keys (delivery_dkim.c); priv_drop() follows at once, before
@@ -18,7 +19,8 @@
  * never opens spool paths (queued passes a read-only descriptor per job),
  * never logs message contents or key material, and never delivers a
  * message unsigned when its domain has a key: a signing failure defers.
- * STANDARDS: RFC 3463 (the enhanced status codes in results).
+ * STANDARDS: RFC 3463 (the enhanced status codes in results), RFC 5321
+ * 6.3 (loop detection by counting Received: fields).
  */
 #include "config.h"
 
@@ -471,6 +473,26 @@ job_dispatch(struct delivery_job *j)
 	free(subs);
 }
 
+/* job_looping - more than hopcount_limit Received: fields: a mail loop,
+ * most likely (mail from the sendmail or HTTP paths, or queued before
+ * the limit was lowered; smtpd refuses such mail at once). Bounce every
+ * recipient with 5.4.6 and finish the job; 1 if so */
+static int
+job_looping(struct delivery_job *j)
+{
+	int hops = delivery_header_count(j->msg, j->msglen, "Received");
+	int limit = D.ch.conf->hopcount_limit;
+
+	if (hops <= limit)
+		return 0;
+	log_warnx("%s: %d Received: header fields, more than hopcount_limit %d; "
+	    "bounced as a mail loop", j->queueid, hops, limit);
+	delivery_job_result(j, 0, 5, "5.4.6", NULL, "Too many hops: %d Received: header "
+	    "fields, the limit is %d (a mail loop?)", hops, limit);
+	delivery_job_done(j);
+	return 1;
+}
+
 /* on_job - IPC_DELIVERY_JOB: read the message, sign it, start delivery */
 static void
 on_job(struct ipc_chan *c, struct ipc_msg *m, void *arg)
@@ -501,6 +523,8 @@ on_job(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 		delivery_job_done(j);
 		return;
 	}
+	if (job_looping(j))
+		return;
 	if (delivery_dkim_sign(j, err, sizeof(err)) == -1) {
 		log_warnx("%s: DKIM signing failed: %s", j->queueid, err);
 		delivery_job_result(j, 0, 4, "4.3.0", NULL, "DKIM signing failed: %s", err);

@@ -103,6 +103,9 @@ int delivery_dkim_domain(const char *msg, size_t len, const char *sender, char *
 /* delivery_header_value - the unfolded value of the message's first NAME:
  * header field (CR/LF removed); malloc'd, or NULL */
 char *delivery_header_value(const char *msg, size_t len, const char *name);
+/* delivery_header_count - how many NAME: fields the message's header
+ * section has (Received: for the hop count) */
+int delivery_header_count(const char *msg, size_t len, const char *name);
 
 /* delivery_dkim_ed.c */
 struct evp_pkey_st;

@@ -223,28 +223,41 @@ delivery_dkim_load(const struct conf *c)
 		fatalx("dkim_options: cannot set the signed header list");
 }
 
+/* next_field - from *ip, the next line of the header section that
+ * starts a NAME: field: the offset of its colon, *ip moved past that
+ * line; 0 at the end of the header section */
+static size_t
+next_field(const char *msg, size_t len, size_t *ip, const char *name)
+{
+	size_t nlen = strlen(name), i = *ip, eol, k;
+
+	for (; i < len; i = eol + 1) {
+		for (eol = i; eol < len && msg[eol] != '\n'; eol++)
+			;
+		if (eol == i || (eol == i + 1 && msg[i] == '\r'))
+			break;                  /* end of the header section */
+		if (eol - i <= nlen || strncasecmp(msg + i, name, nlen) != 0)
+			continue;
+		for (k = i + nlen; k < eol && (msg[k] == ' ' || msg[k] == '\t'); k++)
+			;
+		if (k < eol && msg[k] == ':') {
+			*ip = eol + 1;
+			return k;
+		}
+	}
+	*ip = len;
+	return 0;
+}
+
 /* header_value - the unfolded value of the first NAME: field of the
  * message's header section; malloc'd, or NULL when there is none */
 static char *
 header_value(const char *msg, size_t len, const char *name)
 {
-	size_t nlen = strlen(name), i = 0, eol, k, o;
+	size_t i = 0, k = next_field(msg, len, &i, name), o;
 	char *v;
 
-	while (i < len) {
-		for (eol = i; eol < len && msg[eol] != '\n'; eol++)
-			;
-		if (eol == i || (eol == i + 1 && msg[i] == '\r'))
-			return NULL;            /* end of the header section */
-		if (eol - i > nlen && strncasecmp(msg + i, name, nlen) == 0) {
-			for (k = i + nlen; k < eol && (msg[k] == ' ' || msg[k] == '\t'); k++)
-				;
-			if (k < eol && msg[k] == ':')
-				break;
-		}
-		i = eol + 1;
-	}
-	if (i >= len)
+	if (k == 0)
 		return NULL;
 	/* k is at the colon: copy to the end of the field, dropping CR/LF */
 	v = xmalloc(len - k);
@@ -266,6 +279,18 @@ char *
 delivery_header_value(const char *msg, size_t len, const char *name)
 {
 	return header_value(msg, len, name);
+}
+
+/* delivery_header_count - how many NAME: fields the header section has */
+int
+delivery_header_count(const char *msg, size_t len, const char *name)
+{
+	size_t i = 0;
+	int n = 0;
+
+	while (next_field(msg, len, &i, name) != 0)
+		n++;
+	return n;
 }
 
 /* delivery_dkim_domain - the signing domain: "the From: domain"

@@ -320,6 +320,8 @@ int hdr_line(struct smtpd_hdr *h, struct session *s, const char *p, size_t n);
 /* hdr_missing - the Date:/Message-ID: lines a submission message lacks
  * (CR LF ended; "" if none or not a submission listener) */
 void hdr_missing(struct smtpd_hdr *h, struct session *s, char *buf, size_t len);
+/* hdr_received - the number of Received: fields seen */
+int hdr_received(struct smtpd_hdr *h);
 /* hdr_from_refused - 1 if a From: address uses a domain the
  * authenticated user does not own */
 int hdr_from_refused(struct smtpd_hdr *h, struct session *s);

@@ -41,6 +41,9 @@
  *    added at the end of the header section (smtpd_header.c).
  *  - An authenticated user restricted to some sender domains whose
  *    From: names another domain: 550 5.7.1 after the end of data.
+ *  - More than hopcount_limit Received: fields, the one we add included:
+ *    554 5.4.6 after the end of data (a mail loop; refused rather than
+ *    accepted and bounced, as Postfix's cleanup does).
  *
  * SECURITY: message bytes are untrusted and never logged. The only file
  * written is the descriptor queued passed; no path is opened here.
@@ -49,7 +52,7 @@
  * information, 2.3.8 lines, 4.5.3.1.6 text line length), RFC 3030
  * (BDAT content is not dot-stuffed), RFC 5322 (3.6.7 trace fields, dates),
  * RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA "with" keywords), RFC 3463
- * (5.6.0, 5.3.4), RFC 6409 (submission: Date, Message-ID).
+ * (5.6.0, 5.3.4, 5.4.6), RFC 6409 (submission: Date, Message-ID).
  */
 #include "config.h"
 
@@ -99,6 +102,7 @@ struct smtpd_data {
 	struct session *s;
 	struct smtpd_hdr *hdr;  /* while in the header section, else NULL */
 	int from_refused;       /* From: names a domain the user does not own */
+	int hops;               /* Received: fields, ours included */
 	size_t hlen;            /* bytes of the current line in hline */
 	char hline[SMTPD_TEXT_MAX]; /* the current header line, held until
 	                         * its end (a longer one is refused) */
@@ -189,6 +193,7 @@ data_headers_end(struct smtpd_data *d, int body_line)
 		strlcat(add, "\r\n", sizeof(add));
 	data_put(d, add, strlen(add));
 	d->from_refused = hdr_from_refused(d->hdr, d->s);
+	d->hops = hdr_received(d->hdr) + 1;
 	hdr_free(&d->hdr);
 }
 
@@ -371,6 +376,7 @@ data_start(struct session *s, int fd)
 	d->hdr = hdr_new();
 	d->hlen = 0;
 	d->from_refused = 0;
+	d->hops = 0;
 	s->data = d;
 	received_header(s);
 	if (d->raw)
@@ -403,6 +409,17 @@ data_refuse(struct session *s, enum stats_reject why, const char *text)
 	session_txn_reset(s);
 }
 
+/* data_refuse_hops - a mail loop, most likely: too many Received: */
+static void
+data_refuse_hops(struct session *s, int hops)
+{
+	char text[160];
+
+	snprintf(text, sizeof(text), "554 5.4.6 Too many hops: %d Received: header "
+	    "fields, the limit is %d (a mail loop?)", hops, smtpd.conf->hopcount_limit);
+	data_refuse(s, REJ_HOPS, text);
+}
+
 /* data_refused - refuse now if the content so far must be (reply sent,
  * transaction aborted); 1 if so */
 int
@@ -421,6 +438,8 @@ data_refused(struct session *s)
 	else if (d->flags & DF_SIZE)
 		data_refuse(s, REJ_SIZE, "552 5.3.4 Message size exceeds fixed maximum "
 		    "message size");
+	else if (d->hops > smtpd.conf->hopcount_limit)
+		data_refuse_hops(s, d->hops);
 	else if (d->from_refused)
 		data_refuse(s, REJ_SENDER, "550 5.7.1 Sender address rejected: "
 		    "From: header not owned by the authenticated user");

@@ -1,7 +1,8 @@
 /*
  * smtpd_header.c - the header section of a message as it streams past:
- * which fields it has (Date:, Message-ID:) and whether its From: or
- * Sender: uses a domain the authenticated user does not own.
+ * which fields it has (Date:, Message-ID:), how many Received: fields
+ * (the hop count, RFC 5321 6.3) and whether its From: or Sender: uses a
+ * domain the authenticated user does not own.
  *
  * Owns: struct smtpd_hdr, one per message being received: the current
  * (unfolded) field, at most HDR_FIELD_MAX bytes of it, and what was seen.
@@ -45,6 +46,7 @@ struct smtpd_hdr {
 	int truncated;
 	int have_date;
 	int have_msgid;
+	int received;           /* Received: fields (hop count) */
 	int from_refused;       /* a second From:/Sender:, or one too long */
 	char *from, *sender;    /* their values (restricted users only) */
 };
@@ -153,6 +155,8 @@ hdr_field_done(struct smtpd_hdr *h, struct session *s)
 			h->have_date = 1;
 		else if (nl == 10 && strncasecmp(h->field, "Message-ID", 10) == 0)
 			h->have_msgid = 1;
+		else if (nl == 8 && strncasecmp(h->field, "Received", 8) == 0)
+			h->received++;
 		else if (nl == 4 && strncasecmp(h->field, "From", 4) == 0 && restricted(s))
 			keep_field(h, &h->from, colon + 1);
 		else if (nl == 6 && strncasecmp(h->field, "Sender", 6) == 0 && restricted(s))
@@ -226,4 +230,11 @@ int
 hdr_from_refused(struct smtpd_hdr *h, struct session *s)
 {
 	return restricted(s) && (h->from_refused || from_check(h, s));
+}
+
+/* hdr_received - how many Received: fields the header section had */
+int
+hdr_received(struct smtpd_hdr *h)
+{
+	return h->received;
 }
