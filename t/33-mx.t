@@ -47,26 +47,12 @@ dns_server($dnsport, {
     'mx.six.test' => { AAAA => '::1', A => '127.0.0.99' },
 });
 
-my $conf = write_config(default_transport => 'mx', extra => <<"EOF");
-transport mx {
-	type = mx
-	port = $port
-	timeout = 5s
-	reuse_max = 1
-}
-dns_server = "127.0.0.1:$dnsport"
-dns_timeout = 1s
-EOF
+my $conf = write_config(default_transport => 'mx',
+    extra => mx_transport_text(port => $port, dnsport => $dnsport, reuse_max => 1));
 my $pm = start_postern($conf);
 
 # submit - one message to $rcpt; returns its quoted queue id
-sub submit {
-    my ($rcpt) = @_;
-    my ($code, $text, $qid) = send_mail($pm->smtp_port, 'sender@example.org', $rcpt,
-        make_message(to => $rcpt, subject => unique_tag('mx')));
-    is($code, 250, "accepted for $rcpt") or diag($text);
-    return quotemeta($qid // 'NOID');
-}
+sub submit { return submit_one($pm, $_[0], 'mx') }
 
 # logged - wait for the delivery line of $q to $rcpt matching $re
 sub logged {

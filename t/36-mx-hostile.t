@@ -80,37 +80,20 @@ dns_server($dnsport, {
     'mx.dropa.test' => { A => '127.0.0.19', DROP => { A => 1, AAAA => 1 } },
 });
 
-my $conf = write_config(default_transport => 'mx', extra => <<"EOF");
-transport mx {
-	type = mx
-	port = $port
-	timeout = 2s
-	reuse_max = 1
-}
-dns_server = "127.0.0.1:$dnsport"
-dns_timeout = 1s
-EOF
+my $conf = write_config(default_transport => 'mx',
+    extra => mx_transport_text(port => $port, dnsport => $dnsport, timeout => '2s',
+    reuse_max => 1));
 my $pm = start_postern($conf);
 
 # submit - one message to $rcpt; returns its quoted queue id
-sub submit {
-    my ($rcpt) = @_;
-    my ($code, $text, $qid) = send_mail($pm->smtp_port, 'sender@example.org', $rcpt,
-        make_message(to => $rcpt, subject => unique_tag('hostile')));
-    is($code, 250, "accepted for $rcpt") or diag($text);
-    return quotemeta($qid // 'NOID');
-}
+sub submit { return submit_one($pm, $_[0], 'hostile') }
 
-# logged - wait for the first delivery line of $q to $rcpt; it must match
-# $re. Returns the line.
+# logged - the first delivery line of $q to $rcpt must match $re; the line
 sub logged {
-    my ($q, $rcpt, $re, $name, $wait) = @_;
-    my $r = quotemeta($rcpt);
-    my $first = qr/^.*$q: to=<$r> from=<sender\@example\.org> .*$/m;
-    $pm->wait_log($first, $wait // 15);
-    my ($line) = $pm->log_text =~ /($first)/;
-    like($line // '(no delivery line)', $re, $name) or diag($pm->log_tail(20));
-    return $line // '';
+    my ($q, $rcpt, $re, $name) = @_;
+    my $line = first_delivery_line($pm, $q, $rcpt);
+    like($line || '(no delivery line)', $re, $name) or diag($pm->log_tail(20));
+    return $line;
 }
 
 # ---- MX targets that are not host names

@@ -42,35 +42,18 @@ dns_server($dnsport, {
     'ok.test' => { MX => '10 worse.backup.test' },
 });
 
-my $conf = write_config(smtp_port => $port, default_transport => 'mx', extra => <<"EOF");
-transport mx {
-	type = mx
-	port = $port
-	timeout = 5s
-	reuse_max = 1
-}
-dns_server = "127.0.0.1:$dnsport"
-dns_timeout = 1s
-EOF
+my $conf = write_config(smtp_port => $port, default_transport => 'mx',
+    extra => mx_transport_text(port => $port, dnsport => $dnsport, reuse_max => 1));
 my $pm = start_postern($conf);
 
 # submit - one message to $rcpt; returns its quoted queue id
-sub submit {
-    my ($rcpt) = @_;
-    my ($code, $text, $qid) = send_mail($pm->smtp_port, 'sender@example.org', $rcpt,
-        make_message(to => $rcpt, subject => unique_tag('loop')));
-    is($code, 250, "accepted for $rcpt") or diag($text);
-    return quotemeta($qid // 'NOID');
-}
+sub submit { return submit_one($pm, $_[0], 'loop') }
 
 # logged - the first delivery line of $q to $rcpt must match $re
 sub logged {
     my ($q, $rcpt, $re, $name) = @_;
-    my $r = quotemeta($rcpt);
-    my $first = qr/^.*$q: to=<$r> from=<sender\@example\.org> .*$/m;
-    $pm->wait_log($first, 15);
-    my ($line) = $pm->log_text =~ /($first)/;
-    like($line // '(no delivery line)', $re, $name) or diag($pm->log_tail(20));
+    like(first_delivery_line($pm, $q, $rcpt) || '(no delivery line)', $re, $name)
+        or diag($pm->log_tail(20));
 }
 
 # connections_from_us - SMTP sessions our own smtpd got from delivery

@@ -23,15 +23,8 @@ dns_server($dnsport, {
     'lost.test' => { MX => '10 mx.lost.test' },
     'mx.lost.test' => { A => '127.0.0.2' },
 });
-my $conf = write_config(default_transport => 'mx', extra => <<"EOF");
-transport mx {
-	type = mx
-	port = $port
-	timeout = 5s
-}
-dns_server = "127.0.0.1:$dnsport"
-dns_timeout = 1s
-EOF
+my $conf = write_config(default_transport => 'mx',
+    extra => mx_transport_text(port => $port, dnsport => $dnsport));
 my $pm;
 {
     local $ENV{LD_PRELOAD} = $shim;

@@ -56,6 +56,7 @@ our @EXPORT = qw(
     send_mail smtp_transaction make_message smtp_raw
     smtp_sink sink_messages count_sink_messages
     scripted_smtp_server dns_server dkim_resolver
+    mx_transport_text submit_one first_delivery_line
     wait_for maildir_files dir_files spool_files http_get metrics metric metric_sum
     run_cmd slurp spit stop_pid pid_alive proc_children proc_descendants
     kill_tree unique_tag
@@ -654,6 +655,40 @@ sub dns_server {
     }
     undef $ns;
     return track($pid);
+}
+
+# mx_transport_text - config text for the mx transport of the MX tests:
+# receiving servers on $o{port}, the dns_server() on $o{dnsport}, the
+# transport's timeout $o{timeout} (5s), reuse_max $o{reuse_max} when given
+sub mx_transport_text {
+    my (%o) = @_;
+    my $t = "transport mx {\n\ttype = mx\n\tport = $o{port}\n\ttimeout = "
+        . ($o{timeout} // '5s') . "\n";
+    $t .= "\treuse_max = $o{reuse_max}\n" if defined $o{reuse_max};
+    return $t . "}\ndns_server = \"127.0.0.1:$o{dnsport}\"\ndns_timeout = 1s\n";
+}
+
+# submit_one - one message from sender@example.org to $rcpt through the
+# server $pm, subject unique_tag($tag); checks the 250 (a test) and
+# returns the queue id quoted for a regexp
+sub submit_one {
+    my ($pm, $rcpt, $tag) = @_;
+    my ($code, $text, $qid) = send_mail($pm->smtp_port, 'sender@example.org', $rcpt,
+        make_message(to => $rcpt, subject => unique_tag($tag // 'msg')));
+    Test::More::is($code, 250, "accepted for $rcpt") or Test::More::diag($text);
+    return quotemeta($qid // 'NOID');
+}
+
+# first_delivery_line - wait (bounded, $wait s, default 15) for the first
+# delivery log line of queue id regexp $q to $rcpt from
+# sender@example.org; the line, or '' if none came
+sub first_delivery_line {
+    my ($pm, $q, $rcpt, $wait) = @_;
+    my $r = quotemeta($rcpt);
+    my $first = qr/^.*$q: to=<$r> from=<sender\@example\.org> .*$/m;
+    $pm->wait_log($first, $wait // 15);
+    my ($line) = $pm->log_text =~ /($first)/;
+    return $line // '';
 }
 
 # dns_rr - one resource record; TXT split into 255-octet strings; a
