@@ -89,8 +89,10 @@ $tag = unique_tag('oi');
 is($rc, 0, '-oi and -f "<>" accepted') or diag($err);
 @m = delivered($tag, 1);
 $msg = $m[0] // '';
-like($log = $pm->log_text, qr/to=<erin\@postern\.test> from=<> .*status=sent/,
-    'a bare name gets @hostname; <> is the null sender');
+# the delivery line follows the file: wait for it
+ok($pm->wait_log(qr/to=<erin\@postern\.test> from=<> .*status=sent/, 10),
+    'a bare name gets @hostname; <> is the null sender') or diag($pm->log_tail(20));
+$log = $pm->log_text;
 like($msg, qr/^From: App <app\@example\.org>$/m, 'an existing From: is kept');
 is(() = $msg =~ /^From:/mg, 1, 'and no second From: is added');
 like($msg, qr/\n\n\.\nend\n/, '-oi works like -i');
