@@ -143,12 +143,13 @@ like($expired // '', qr/^Action: failed\r?$/m, 'expiry DSN: Action: failed, Stat
 like($expired // '', qr/^Subject: \Q$stag\E\r?$/m, 'expiry DSN carries the original headers');
 
 # ---- events reach httpd
-like($pm->log_text, qr/httpd\[\d+\]: (?:debug: )?queue event \{[^\n]*"event":"bounced"/,
+# httpd hears of events asynchronously: wait for each line
+ok($pm->wait_log(qr/httpd\[\d+\]: (?:debug: )?queue event \{[^\n]*"event":"bounced"/, 10),
     'httpd received a "bounced" event')
     or diag(join("\n", grep { /httpd/ } split /\n/, $pm->log_text));
-like($pm->log_text, qr/httpd\[\d+\]: (?:debug: )?queue event \{[^\n]*"event":"expired"[^\n]*"rcpt":"late\@slow\.test"/,
+ok($pm->wait_log(qr/httpd\[\d+\]: (?:debug: )?queue event \{[^\n]*"event":"expired"[^\n]*"rcpt":"late\@slow\.test"/, 10),
     'httpd received an "expired" event');
-like($pm->log_text, qr/httpd\[\d+\]: (?:debug: )?queue event \{[^\n]*"event":"queued"/,
+ok($pm->wait_log(qr/httpd\[\d+\]: (?:debug: )?queue event \{[^\n]*"event":"queued"/, 10),
     'httpd received a "queued" event');
 ok(wait_for(sub { !spool_files($pm->spool) }, 15, 'empty spool'), 'spool empty at the end');
 
