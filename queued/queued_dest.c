@@ -15,6 +15,13 @@
  * reached the destination resets the count. So one dead domain costs
  * one job per backoff step, never the whole concurrency.
  *
+ * Memory: a destination nobody refers to any more is freed at once
+ * unless it still remembers a backoff that is not over or the jobs
+ * started this second; then it waits on the idle list (at most
+ * QDEST_IDLE_MAX, the oldest forgotten first: forgetting costs at most
+ * one early probe) until qdest_expire() finds it over. So destinations
+ * that failed and were given up (bounced, deleted) do not stay forever.
+ *
  * SECURITY: no I/O; keys come from recipient addresses already accepted
  * by smtpd (bounded by the address limits there).
  * STANDARDS: RFC 5321 4.5.4.1 (retry strategy per destination).
@@ -32,6 +39,9 @@ RB_HEAD(qdest_tree, qdest);
 
 static struct qdest_tree dests = RB_INITIALIZER(&dests);
 static size_t ndests;
+static TAILQ_HEAD(, qdest) idle_list = TAILQ_HEAD_INITIALIZER(idle_list);
+static size_t nidle;
+static int64_t last_expire;     /* the second of the last qdest_expire */
 
 /* cmp_dest - order destinations by key */
 static int
@@ -56,29 +66,62 @@ qdest_find(const char *key)
 }
 
 /* dest_remembers - d still holds state that must outlive its last
- * reference: its rate count for the current second, or a backoff */
+ * reference: its rate count for the current second, or a backoff that
+ * is not over (once it is, the next job is a probe like any first one) */
 static int
 dest_remembers(const struct qdest *d, int64_t now)
 {
-	return d->rate_second >= now || d->down_until > now || d->failures > 0;
+	return d->rate_second >= now || d->down_until > now;
 }
 
-/* dest_sweep - free destinations nobody refers to whose state expired
- * (they were kept by dest_remembers); runs when a new one is made */
+/* dest_unidle - take d off the idle list (it is referenced again) */
 static void
-dest_sweep(int64_t now)
+dest_unidle(struct qdest *d)
+{
+	if (!d->idle)
+		return;
+	TAILQ_REMOVE(&idle_list, d, idle_entry);
+	d->idle = 0;
+	nidle--;
+}
+
+/* dest_free - forget d */
+static void
+dest_free(struct qdest *d)
+{
+	dest_unidle(d);
+	RB_REMOVE(qdest_tree, &dests, d);
+	ndests--;
+	free(d->parked);
+	free(d->key);
+	free(d);
+}
+
+/* dest_idle - d is unreferenced but remembers: keep it on the idle list,
+ * forgetting the oldest idle destination beyond QDEST_IDLE_MAX */
+static void
+dest_idle(struct qdest *d)
+{
+	if (!d->idle) {
+		TAILQ_INSERT_TAIL(&idle_list, d, idle_entry);
+		d->idle = 1;
+		nidle++;
+	}
+	while (nidle > QDEST_IDLE_MAX)
+		dest_free(TAILQ_FIRST(&idle_list));
+}
+
+/* qdest_expire - free idle destinations that remember nothing at now */
+void
+qdest_expire(int64_t now)
 {
 	struct qdest *d, *next;
 
-	for (d = RB_MIN(qdest_tree, &dests); d != NULL; d = next) {
-		next = RB_NEXT(qdest_tree, &dests, d);
-		if (d->refs == 0 && d->inflight == 0 && !dest_remembers(d, now)) {
-			RB_REMOVE(qdest_tree, &dests, d);
-			ndests--;
-			free(d->parked);
-			free(d->key);
-			free(d);
-		}
+	last_expire = now;
+	for (d = TAILQ_FIRST(&idle_list); d != NULL; d = next) {
+		next = TAILQ_NEXT(d, idle_entry);
+		if (!dest_remembers(d, now))
+			dest_free(d);
 	}
 }
 
@@ -86,31 +129,36 @@ dest_sweep(int64_t now)
 struct qdest *
 qdest_ref(const char *key)
 {
+	int64_t now = (int64_t)time(NULL);
 	struct qdest *d;
 
 	if ((d = qdest_find(key)) == NULL) {
-		dest_sweep((int64_t)time(NULL));
+		if (now != last_expire)
+			qdest_expire(now);
 		d = xcalloc(1, sizeof(*d));
 		d->key = xstrdup(key);
 		RB_INSERT(qdest_tree, &dests, d);
 		ndests++;
 	}
+	dest_unidle(d);
 	d->refs++;
 	return d;
 }
 
-/* dest_maybe_free - free d once nothing refers to it and it remembers
- * nothing (a freed destination would forget its rate and backoff) */
+/* dest_maybe_free - once nothing refers to d: free it, or keep it idle
+ * while it remembers (a freed destination would forget its rate and
+ * backoff) */
 static void
 dest_maybe_free(struct qdest *d)
 {
-	if (d->refs > 0 || d->inflight > 0 || dest_remembers(d, (int64_t)time(NULL)))
+	if (d->refs > 0 || d->inflight > 0) {
+		dest_unidle(d);
 		return;
-	RB_REMOVE(qdest_tree, &dests, d);
-	ndests--;
-	free(d->parked);
-	free(d->key);
-	free(d);
+	}
+	if (dest_remembers(d, (int64_t)time(NULL)))
+		dest_idle(d);
+	else
+		dest_free(d);
 }
 
 /* qdest_unref - drop one reference; *dp = NULL */
@@ -229,4 +277,11 @@ size_t
 qdest_count(void)
 {
 	return ndests;
+}
+
+/* qdest_idle_count - how many of them are idle */
+size_t
+qdest_idle_count(void)
+{
+	return nidle;
 }

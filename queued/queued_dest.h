@@ -6,13 +6,18 @@
  *
  * A destination is the key queued_destination() computes for a recipient
  * (the lower-cased domain). Each recipient holds a reference; a
- * destination with no reference and nothing in flight is freed.
+ * destination with no reference and nothing in flight is idle: it is
+ * kept only while it remembers something (its rate count for the
+ * current second, or a backoff that is not over), on an idle list of at
+ * most QDEST_IDLE_MAX entries (the oldest idle one is forgotten first),
+ * and freed once that is over (qdest_expire).
  */
 #ifndef POSTERN_QUEUED_DEST_H
 #define POSTERN_QUEUED_DEST_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/tree.h>
 
 #include "backoff.h"
@@ -28,7 +33,14 @@ struct qdest {
 	unsigned rate_count;    /* jobs started in rate_second */
 	char (*parked)[17];     /* queue ids waiting for a free slot, FIFO */
 	size_t nparked, parked_head, parked_cap;
+	TAILQ_ENTRY(qdest) idle_entry;  /* on the idle list, oldest first */
+	int idle;               /* on the idle list */
 };
+
+/* Idle destinations kept for their backoff or rate, at most (memory:
+ * about 100 bytes plus the key each). Referenced ones are not counted:
+ * the queue itself bounds them. */
+#define QDEST_IDLE_MAX 10000
 
 /* The limits every destination shares (from conf queue {}). */
 struct qdest_limits {
@@ -71,7 +83,13 @@ void qdest_park(struct qdest *d, const char *id);
 int qdest_unpark(struct qdest *d, char *id);
 /* qdest_all_up - every destination up again (flush) */
 void qdest_all_up(void);
-/* qdest_count - destinations known (tests) */
+/* qdest_expire - free the idle destinations whose backoff and rate
+ * second are over at 'now'; runs by itself when a destination is made
+ * (at most once per second) */
+void qdest_expire(int64_t now);
+/* qdest_count - destinations known (tests); qdest_idle_count - of them,
+ * idle ones */
 size_t qdest_count(void);
+size_t qdest_idle_count(void);
 
 #endif

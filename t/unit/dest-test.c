@@ -3,7 +3,10 @@
  * concurrency (park, unpark), rate per second, and whole-destination
  * backoff: a connection-level failure marks one destination down on the
  * jittered schedule (one probe at a time afterwards) while another
- * destination is not delayed; a reached destination is up again.
+ * destination is not delayed; a reached destination is up again. The
+ * table's memory: an unreferenced destination is kept while its backoff
+ * runs and freed once it is over (qdest_expire), and at most
+ * QDEST_IDLE_MAX idle ones are kept (the oldest go first).
  *
  * SECURITY: none (a test). STANDARDS: none.
  */
@@ -11,6 +14,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "queued_dest.h"
 #include "tap.h"
@@ -94,6 +98,58 @@ test_backoff(void)
 	qdest_unref(&live);
 }
 
+/* test_expire - a failed destination nobody refers to is kept while it
+ * is down, then forgotten; a new reference takes it off the idle list */
+static void
+test_expire(void)
+{
+	struct qdest *d = qdest_ref("mx:gone.test");
+
+	qdest_started(d, 4000);
+	qdest_done(d, QDEST_CONN_FAILED, &lim, 4000, 0.5);
+	d->down_until = (int64_t)time(NULL) + 10;  /* unref reads the clock */
+	qdest_unref(&d);
+	is_int((long long)qdest_count(), 1, "a backed-off destination outlives its last reference");
+	is_int((long long)qdest_idle_count(), 1, "  on the idle list");
+	qdest_expire((int64_t)time(NULL) + 5);
+	is_int((long long)qdest_count(), 1, "  kept while its backoff runs");
+	d = qdest_ref("mx:gone.test");
+	is_int((long long)d->failures, 1, "  and its failure count is still known");
+	is_int((long long)qdest_idle_count(), 0, "a new reference takes it off the idle list");
+	qdest_unref(&d);
+	qdest_expire((int64_t)time(NULL) + 11);
+	is_int((long long)qdest_count(), 0, "freed once the backoff is over");
+	is_int((long long)qdest_idle_count(), 0, "  and off the idle list");
+}
+
+/* test_bound - at most QDEST_IDLE_MAX idle destinations, oldest out */
+static void
+test_bound(void)
+{
+	int64_t until = (int64_t)time(NULL) + 3600;
+	struct qdest *d;
+	char key[64];
+	int i;
+
+	for (i = 0; i < QDEST_IDLE_MAX + 50; i++) {
+		snprintf(key, sizeof(key), "mx:dead%d.test", i);
+		d = qdest_ref(key);
+		qdest_started(d, 5000);
+		qdest_done(d, QDEST_CONN_FAILED, &lim, 5000, 0.5);
+		d->down_until = until;
+		qdest_unref(&d);
+	}
+	is_int((long long)qdest_count(), QDEST_IDLE_MAX,
+	    "failing destinations given up: the table stops at QDEST_IDLE_MAX");
+	is_int((long long)qdest_idle_count(), QDEST_IDLE_MAX, "  all of them idle");
+	ok(qdest_find("mx:dead0.test") == NULL && qdest_find("mx:dead49.test") == NULL,
+	    "  the oldest were forgotten");
+	ok(qdest_find("mx:dead50.test") != NULL &&
+	    qdest_find("mx:dead10049.test") != NULL, "  the newest are kept");
+	qdest_expire(until);
+	is_int((long long)qdest_count(), 0, "every one freed when the backoffs are over");
+}
+
 /* main - run the tests */
 int
 main(void)
@@ -101,5 +157,7 @@ main(void)
 	test_concurrency();
 	test_rate();
 	test_backoff();
+	test_expire();
+	test_bound();
 	return done_testing();
 }
