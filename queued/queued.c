@@ -21,6 +21,8 @@
  *     between its rename and the LMDB commit, never acknowledged;
  *   - a message record whose msg/ file is missing is logged and dropped;
  *   - a message whose recipients are all final is finished off;
+ *   - a recipient whose hold was asked for while it was in delivery
+ *     (QRCPT_F_HOLD: the result never came back) is held now;
  *   - every other recipient that is not final is scheduled: pending ones
  *     at once, deferred ones at their stored next attempt (held ones are
  *     kept but not scheduled).
@@ -84,6 +86,21 @@ static const struct ipc_handler control_table[] = {
 	{ 0, NULL },
 };
 
+/* recover_hold - a hold asked for while r was in delivery applies now:
+ * its result was lost with the process (the record is rewritten with
+ * the next change of r; until then every start does the same) */
+static void
+recover_hold(struct qmsg *m, struct qrcpt *r)
+{
+	if (!(r->flags & QRCPT_F_HOLD))
+		return;
+	r->flags &= ~QRCPT_F_HOLD;
+	if (r->state != RCPT_PENDING && r->state != RCPT_DEFERRED)
+		return;
+	r->state = RCPT_HELD;
+	qevent("held", m, r, NULL, 1);
+}
+
 /* recover_msg - qidx_load callback: take one indexed message */
 static void
 recover_msg(struct qmsg *m, void *arg)
@@ -91,9 +108,11 @@ recover_msg(struct qmsg *m, void *arg)
 	struct recovery *rec = arg;
 	uint32_t i;
 
-	for (i = 0; i < m->nrcpt && !m->broken; i++)
+	for (i = 0; i < m->nrcpt && !m->broken; i++) {
+		recover_hold(m, &m->rcpt[i]);
 		if (m->rcpt[i].state == RCPT_PENDING)
 			m->rcpt[i].next_attempt = rec->now;
+	}
 	if (m->broken)
 		rec->broken++;
 	qsched_add(m);

@@ -54,6 +54,9 @@ enum rcpt_state {
 
 /* Recipient flags, stored (record version 2). */
 #define QRCPT_F_WARNED 0x1u     /* the delay warning DSN was sent */
+#define QRCPT_F_HOLD 0x2u       /* a hold asked for while in flight: HELD
+                                   when the result comes back, or at the
+                                   next start if it never did */
 
 struct qjob;
 struct qdest;
@@ -72,7 +75,6 @@ struct qrcpt {
 	struct qdest *dest;     /* its destination (a reference) */
 	int64_t wait_until;     /* its destination is down or rate-limited */
 	int parked;             /* waits for a slot of its destination */
-	int hold_req;           /* hold once the job in flight returns */
 };
 
 struct qmsg {
@@ -213,7 +215,8 @@ void qsched_counts(uint64_t *msgs, uint64_t *rcpts);
  * message, sends the matching event, kicks the scheduler, and returns
  * 0, ENOENT (no such message) or an errno (index write failed: nothing
  * changed). Recipients in flight are handled when their result arrives:
- * a hold or delete requested meanwhile applies then. */
+ * a hold or delete requested meanwhile applies then (a hold is stored at
+ * once, QRCPT_F_HOLD, so it survives a crash before the result). */
 /* sched_hold - every PENDING/DEFERRED recipient of id becomes HELD */
 int sched_hold(const char *id);
 /* sched_release - every HELD recipient of id becomes due now (PENDING if

@@ -6,8 +6,10 @@
  * Owns: nothing of its own; it changes recipient states through the
  * scheduler (queued_sched.c) and stores them in one LMDB transaction per
  * operation before anything is reported done. A recipient in flight is
- * not touched: a hold is remembered (hold_req) and applies when its
- * result comes back; a delete waits for the jobs in flight.
+ * not touched: a hold is stored with it at once (QRCPT_F_HOLD, in the
+ * same transaction as any other change) and applies when its result
+ * comes back, or at the next start if queued stopped before that
+ * (queued.c); a delete waits for the jobs in flight.
  * Every change is one log line and one event (queued_event.c).
  *
  * SECURITY: runs unprivileged in queued; the caller (queued_control.c)
@@ -51,8 +53,10 @@ op_hold(struct qmsg *m, struct qrcpt *r, int64_t now)
 	if (r->state != RCPT_PENDING && r->state != RCPT_DEFERRED)
 		return 0;
 	if (r->job != NULL) {
-		r->hold_req = 1;
-		return 0;
+		if (r->flags & QRCPT_F_HOLD)
+			return 0;
+		r->flags |= QRCPT_F_HOLD;       /* stored now, applied later */
+		return 1;
 	}
 	r->state = RCPT_HELD;
 	r->parked = 0;
@@ -60,11 +64,15 @@ op_hold(struct qmsg *m, struct qrcpt *r, int64_t now)
 	return 1;
 }
 
-/* op_release - HELD -> due now */
+/* op_release - HELD -> due now; a hold asked for in flight is off */
 static int
 op_release(struct qmsg *m, struct qrcpt *r, int64_t now)
 {
-	r->hold_req = 0;
+	if (r->flags & QRCPT_F_HOLD) {
+		r->flags &= ~QRCPT_F_HOLD;
+		if (r->state != RCPT_HELD)
+			return 1;
+	}
 	if (r->state != RCPT_HELD)
 		return 0;
 	r->state = r->attempts == 0 ? RCPT_PENDING : RCPT_DEFERRED;
@@ -91,7 +99,6 @@ op_requeue(struct qmsg *m, struct qrcpt *r, int64_t now)
 {
 	if (RCPT_IS_FINAL(r->state) || r->job != NULL)
 		return 0;
-	r->hold_req = 0;
 	r->state = RCPT_PENDING;
 	r->attempts = 0;
 	r->next_attempt = now;

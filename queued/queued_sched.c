@@ -698,8 +698,9 @@ qsched_init(void)
 
 /* ---- after a job ---------------------------------------------------------- */
 
-/* apply_holds - recipients of m held while in flight become HELD now;
- * returns how many (their records are the caller's business) */
+/* apply_holds - recipients of m held while in flight become HELD now
+ * (if still waiting) and lose QRCPT_F_HOLD; returns how many changed
+ * (their records are the caller's business) */
 static uint32_t
 apply_holds(struct qmsg *m, uint32_t *idx)
 {
@@ -708,14 +709,14 @@ apply_holds(struct qmsg *m, uint32_t *idx)
 	for (i = 0; i < m->nrcpt; i++) {
 		struct qrcpt *r = &m->rcpt[i];
 
-		if (!r->hold_req || r->job != NULL)
+		if (!(r->flags & QRCPT_F_HOLD) || r->job != NULL)
 			continue;
-		r->hold_req = 0;
-		if (r->state != RCPT_PENDING && r->state != RCPT_DEFERRED)
-			continue;
-		r->state = RCPT_HELD;
-		r->parked = 0;
-		qevent("held", m, r, NULL, 1);
+		r->flags &= ~QRCPT_F_HOLD;
+		if (r->state == RCPT_PENDING || r->state == RCPT_DEFERRED) {
+			r->state = RCPT_HELD;
+			r->parked = 0;
+			qevent("held", m, r, NULL, 1);
+		}
 		if (idx != NULL)
 			idx[n] = i;
 		n++;

@@ -13,6 +13,9 @@
 #       (attempt 2) -> requeue (attempts back to 1) -> gate open, flush M1
 #       (250: delivered, gone from the queue)
 #   M2: 451 -> delete: gone from list, show and the spool, no bounce.
+#   M3: the gate stalls its RCPT (delivery in flight) -> hold (stored at
+#       once) -> SIGKILL queued before the result -> the restarted queued
+#       has M3 held, not due -> delete.
 # Also: unknown ids (exit 1), usage errors (64), --json of every command,
 # show --message, a list of 1200 messages (several batches), hostile frames (garbage, truncated or leftover payload,
 # a type not allowed there, a commit without an open message, a wrong
@@ -49,6 +52,8 @@ sub gate_session {
                 print {$fh} "$rcpt\n";
                 close $fh;
             }
+            # "stall": keep the delivery in flight (bounded: 60 s)
+            for (1 .. 600) { last unless -e "$dir/stall"; select(undef, undef, undef, 0.1) }
             $say->(-e "$dir/open" ? '250 2.1.5 Ok'
                 : '451 4.3.0 Gate closed, try later');
         } elsif ($l =~ /^DATA/i) {
@@ -90,7 +95,7 @@ my $gdir = tempdir() . '/gate';
 mkdir $gdir;
 my $gpid = gate_server($peer, $gdir);
 my $conf = write_config(transport => 'relay', relay_port => $peer,
-    relay_timeout => '5s', retry_base => '1h', retry_cap => '1h');
+    relay_timeout => '30s', retry_base => '1h', retry_cap => '1h');
 my $pm = start_postern($conf);
 my $json = JSON::PP->new;
 
@@ -240,6 +245,29 @@ ok(wait_for(sub { !-e $pm->spool . "/msg/$m2" }, 5, 'file removed'),
     'the spool file is removed');
 ok(!grep({ /\Q$m2\E/ } map { slurp($_) // '' } maildir_files($pm->maildir)),
     'no bounce for a deleted message');
+
+# ---- a hold asked for while the recipient is in delivery is durable
+spit("$gdir/stall", '');
+my $before = attempts();
+my $m3;
+($code, $text, $m3) = send_mail($pm->smtp_port, 'third@example.org',
+    'rcpt@example.com', make_message(subject => 'control three'));
+is($code, 250, 'M3 accepted') or diag($text);
+ok(wait_for(sub { attempts() > $before }, 15, 'M3 at the gate'),
+    'M3 is in delivery (the gate stalls its RCPT)');
+($rc, $out, $err) = ctl('hold', $m3);
+is($rc, 0, 'hold of a recipient in delivery exits 0') or diag($err);
+is((rcpt_of($m3))[0], 'pending', 'still in delivery: not held yet');
+my ($qold) = $pm->child_pids('queued');
+ok($qold && kill('KILL', $qold), 'SIGKILL queued before the result');
+ok(wait_for(sub { my ($q) = $pm->child_pids('queued'); $q && $q != $qold
+    && (ctl('show', $m3))[0] == 0 }, 30, 'queued restarted'), 'queued is back');
+is((rcpt_of($m3))[0], 'held', 'after the restart the recipient is held');
+ok($pm->wait_log(qr/\Q$m3\E: to=<rcpt\@example\.com> .*status=held/, 5),
+    'and the log says so');
+unlink("$gdir/stall");
+($rc) = ctl('delete', $m3);
+is($rc, 0, 'M3 deleted');
 
 # ---- errors
 for my $cmd (qw(hold release delete requeue flush show)) {
