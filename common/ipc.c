@@ -528,23 +528,42 @@ ipc_find(const struct ipc_handler *t, uint16_t type)
 	return NULL;
 }
 
-/* ipc_violation - a peer broke the framing: fatalx, or for an untrusted
- * peer log it and close the channel; returns 0 (nothing dispatched) */
-static int PRINTF_LIKE(2, 3)
-ipc_violation(struct ipc_chan *c, const char *fmt, ...)
+/* ipc_vviolation - a peer broke the protocol: fatalx, or for an
+ * untrusted peer log it and close the channel */
+static void
+ipc_vviolation(struct ipc_chan *c, const char *fmt, va_list ap)
 {
 	char why[256];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
 	if (!c->untrusted)
 		fatalx("ipc %s: protocol violation: %s", c->name, why);
 	log_warnx("ipc %s: protocol violation: %s; closing the link", c->name, why);
 	c->violated = 1;
 	ipc_chan_close(c);
+}
+
+/* ipc_violation - the framing was broken; returns 0 (nothing dispatched) */
+static int PRINTF_LIKE(2, 3)
+ipc_violation(struct ipc_chan *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ipc_vviolation(c, fmt, ap);
+	va_end(ap);
 	return 0;
+}
+
+/* ipc_chan_reject - a handler's verdict on a malformed frame */
+void
+ipc_chan_reject(struct ipc_chan *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ipc_vviolation(c, fmt, ap);
+	va_end(ap);
 }
 
 /* ipc_chan_set_untrusted - violations close the channel (see ipc.h) */

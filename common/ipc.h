@@ -60,6 +60,13 @@ void ipc_chan_set_untrusted(struct ipc_chan *c);
 /* ipc_chan_violated - 1 if the channel was closed for a violation (for
  * on_close handlers) */
 int ipc_chan_violated(const struct ipc_chan *c);
+/* ipc_chan_reject - a handler found the frame it was given malformed
+ * (msg_ok() false) or out of order: for an untrusted channel the same as
+ * a framing violation (logged with the reason, channel closed, on_close
+ * runs, ipc_chan_violated() is 1); for a trusted one fatalx(). The
+ * handler must return at once: on_close may have freed its argument. */
+void ipc_chan_reject(struct ipc_chan *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* ipc_send - queue one frame; fd >= 0 is passed and then closed here */
 void ipc_send(struct ipc_chan *c, uint16_t type, const struct msgbuf *payload, int fd);
 /* ipc_send_empty - a frame without payload */

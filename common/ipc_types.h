@@ -18,7 +18,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_VERSION 3
+#define IPC_VERSION 4
 
 /* IPC_QUEUED_CTL_REQUEST flags */
 #define IPC_CTL_F_MESSAGE 0x1u  /* show: pass the message file too */
@@ -35,13 +35,19 @@ enum ipc_type {
 	 * died with queued). No payload. */
 	IPC_CHILD_QUEUE_LINK = 2,
 	/* IPC_QUEUED_NEW_LINK (master -> queued): u32 role (enum proc_role),
-	 * u32 index, fd = queued's end of a link to that child. */
+	 * u32 index, u32 pid of that child, fd = queued's end of a link to
+	 * it. */
 	IPC_QUEUED_NEW_LINK = 3,
 
 	/* ---- child -> master (control link) ---- */
 
 	/* IPC_MASTER_READY: the child finished start-up. No payload. */
 	IPC_MASTER_READY = 10,
+	/* IPC_MASTER_LINK_BROKEN (queued only): u32 role, u32 index, u32 pid
+	 * as in IPC_QUEUED_NEW_LINK. That child broke the protocol on its
+	 * queue link, which queued closed; the master kills the child (if
+	 * that pid still is that child) and the restart gives it a new one. */
+	IPC_MASTER_LINK_BROKEN = 11,
 
 	/* ---- smtpd/httpd <-> queued: receiving a message ---- */
 

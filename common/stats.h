@@ -17,8 +17,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proc.h"
+
 #define STATS_MAX_CHILDREN 64
-#define STATS_MAGIC 0x70737432u /* "pst2": bump on any layout change */
+#define STATS_MAGIC 0x70737433u /* "pst3": bump on any layout change */
 
 /* Why smtpd (or another receiver) refused a message or a recipient. */
 enum stats_reject {
@@ -151,6 +153,9 @@ struct stats_shm {
 	/* smtpd process i (-i): sessions open now per listener; each process
 	 * zeroes its row at start, so a crashed one leaves nothing behind */
 	int64_t smtpd_listener_active[STATS_MAX_SMTPD][STATS_MAX_LISTENERS];
+	/* queued: links closed because the child broke the protocol, by the
+	 * child's enum proc_role (smtpd, httpd) */
+	uint64_t link_violations[PROC_ROLE_MAX];
 };
 
 extern struct stats_shm *stats;

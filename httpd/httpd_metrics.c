@@ -212,6 +212,20 @@ emit_dsn(struct evbuffer *out, const char *name)
 		    stats_dsn_name(a), stats_read(&stats->dsn_messages[a]));
 }
 
+/* emit_link_violations - postern_queue_link_violations_total{process}:
+ * the receivers, whose links to queued are untrusted */
+static void
+emit_link_violations(struct evbuffer *out, const char *name)
+{
+	static const enum proc_role roles[] = { PROC_SMTPD, PROC_HTTPD };
+	size_t i;
+
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		evbuffer_add_printf(out, "%s{process=\"%s\"} %" PRIu64 "\n", name,
+		    proc_role_name(roles[i]),
+		    stats_read(&stats->link_violations[roles[i]]));
+}
+
 /* emit_dns - postern_dns_lookups_total{type,result} */
 static void
 emit_dns(struct evbuffer *out, const char *name)
@@ -421,6 +435,9 @@ static const struct family families[] = {
 	  "1 when the child process is running and ready.", emit_child_up },
 	{ "postern_child_restarts_total", "counter",
 	  "Restarts of the child process after it died.", emit_child_restarts },
+	{ "postern_queue_link_violations_total", "counter",
+	  "Links to queued closed because the child broke the protocol, by "
+	  "process.", emit_link_violations },
 	{ "postern_child_start_time_seconds", "gauge",
 	  "Start time of the running child process, seconds since the epoch.",
 	  emit_child_started },

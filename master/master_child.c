@@ -17,7 +17,9 @@
  * column of the anvil is reset before a replacement starts, so the
  * connections of a crashed process never stay counted. Children
  * are trusted to speak the IPC protocol; a malformed control frame is
- * fatal only to the channel's process (common/ipc.h).
+ * fatal only to the channel's process (common/ipc.h). A child that breaks
+ * the protocol on its queue link is reported by queued (which closed
+ * that link) and killed here the same way; its restart has a new link.
  * STANDARDS: none.
  */
 #include "config.h"
@@ -56,10 +58,12 @@ static const enum proc_role start_order[] = {
 #define NSTART_ORDER (sizeof(start_order) / sizeof(start_order[0]))
 
 static void child_ready_msg(struct ipc_chan *, struct ipc_msg *, void *);
+static void child_link_broken(struct ipc_chan *, struct ipc_msg *, void *);
 
-/* What a child may send on its control link. */
+/* What a child may send on its control link (LINK_BROKEN: queued only). */
 static const struct ipc_handler control_table[] = {
 	{ IPC_MASTER_READY, child_ready_msg },
+	{ IPC_MASTER_LINK_BROKEN, child_link_broken },
 	{ 0, NULL },
 };
 
@@ -144,6 +148,52 @@ child_ready_msg(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 	    (int)ch->pid);
 }
 
+/* child_find - the running child of role/index with that pid, or NULL */
+static struct mchild *
+child_find(struct master *m, uint32_t role, uint32_t index, uint32_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < STATS_MAX_CHILDREN; i++) {
+		struct mchild *ch = &m->child[i];
+
+		if (ch->used && (uint32_t)ch->role == role &&
+		    (uint32_t)ch->index == index && ch->pid > 0 &&
+		    (uint32_t)ch->pid == pid)
+			return ch;
+	}
+	return NULL;
+}
+
+/* child_link_broken - IPC_MASTER_LINK_BROKEN from queued: kill the child
+ * that broke its queue link (unless it is already gone); the restart
+ * gives it a fresh link. From any other child: a violation of its own. */
+static void
+child_link_broken(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
+{
+	struct mchild *q = arg, *ch;
+	uint32_t role, index, pid;
+	char name[32];
+
+	if (msg->fd >= 0)
+		close(msg->fd);
+	role = msg_get_u32(&msg->r);
+	index = msg_get_u32(&msg->r);
+	pid = msg_get_u32(&msg->r);
+	if (q->role != PROC_QUEUED || !msg_ok(&msg->r)) {
+		log_warnx("%s (pid %d): unexpected IPC_MASTER_LINK_BROKEN; killing it",
+		    child_name(q, name, sizeof(name)), (int)q->pid);
+		if (q->pid > 0)
+			kill(q->pid, SIGKILL);
+		return;
+	}
+	if ((ch = child_find(q->m, role, index, pid)) == NULL)
+		return;         /* it died meanwhile: its restart has a new link */
+	log_warnx("%s (pid %d) broke the queue link protocol; killing it",
+	    child_name(ch, name, sizeof(name)), (int)ch->pid);
+	kill(ch->pid, SIGKILL);
+}
+
 /* control_closed - the child closed its control link (it is exiting) */
 static void
 control_closed(struct ipc_chan *c, void *arg)
@@ -191,6 +241,7 @@ queued_give_link(struct master *m, const struct mchild *ch, int fd)
 	msgbuf_init(&mb);
 	msg_add_u32(&mb, (uint32_t)ch->role);
 	msg_add_u32(&mb, (uint32_t)ch->index);
+	msg_add_u32(&mb, (uint32_t)ch->pid);
 	ipc_send(q->control, IPC_QUEUED_NEW_LINK, &mb, fd);
 	msgbuf_free(&mb);
 }

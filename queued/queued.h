@@ -131,6 +131,7 @@ struct qlink {
 	TAILQ_ENTRY(qlink) entry;
 	enum proc_role role;
 	uint32_t index;
+	uint32_t pid;                   /* of the peer, from the master */
 	char name[32];                  /* "smtpd[0]" */
 	struct ipc_chan *chan;
 	struct qtxn_list txns;          /* receivers: open transactions */

@@ -46,9 +46,11 @@
  * so it answers 4xx and nothing is acknowledged.
  *
  * SECURITY: runs unprivileged; the receivers are untrusted-input
- * processes, so a commit for an id that is not open on the same link is
- * a protocol violation (fatal: the master restarts queued) and a receiver
- * never names a path: it only ever gets a descriptor.
+ * processes (their links are untrusted channels, queued_link.c): a
+ * malformed frame, a descriptor sent to us, or a commit for an id that is
+ * not open on the same link is a protocol violation that closes that
+ * link only (ipc_chan_reject), never queued itself; a receiver never
+ * names a path: it only ever gets a descriptor.
  * STANDARDS: RFC 5321 4.1.1.4 (a 250 after DATA means the message is
  * taken responsibility for).
  */
@@ -148,6 +150,24 @@ txn_fail(struct qtxn *t, enum txn_stage stage, int err)
 	txn_free(t);
 }
 
+/* frame_ok - a receiver's frame is whole and carries no descriptor; else
+ * its link is closed as a violation and 0 returned (return at once) */
+static int
+frame_ok(struct ipc_chan *c, struct ipc_msg *m, const char *what)
+{
+	if (m->fd != -1) {
+		close(m->fd);
+		m->fd = -1;
+		ipc_chan_reject(c, "%s with a descriptor", what);
+		return 0;
+	}
+	if (!msg_ok(&m->r)) {
+		ipc_chan_reject(c, "malformed %s", what);
+		return 0;
+	}
+	return 1;
+}
+
 /* qcommit_open - IPC_QUEUED_MSG_OPEN: a spool file for a new message */
 void
 qcommit_open(struct ipc_chan *c, struct ipc_msg *m, void *arg)
@@ -160,7 +180,8 @@ qcommit_open(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	int err, fd = -1, dupfd = -1;
 
 	reqid = msg_get_u32(&m->r);
-	msg_end(&m->r, "IPC_QUEUED_MSG_OPEN");
+	if (!frame_ok(c, m, "IPC_QUEUED_MSG_OPEN"))
+		return;
 	if ((err = qspool_tmp_create(id, &fd)) == 0 &&
 	    (dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) == -1) {
 		err = errno;
@@ -256,10 +277,15 @@ qcommit_commit(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	reqid = msg_get_u32(&m->r);
 	id = msg_get_str(&m->r);
 	env = read_envelope(&m->r, id);
-	msg_end(&m->r, "IPC_QUEUED_MSG_COMMIT");
-	if ((t = txn_find(l, id)) == NULL || t->committing)
-		fatalx("%s: protocol violation: commit of %s, which is not open on "
-		    "this link", l->name, id);
+	if (!frame_ok(c, m, "IPC_QUEUED_MSG_COMMIT")) {
+		qmsg_free(&env);
+		return;
+	}
+	if ((t = txn_find(l, id)) == NULL || t->committing) {
+		qmsg_free(&env);
+		ipc_chan_reject(c, "commit of a message that is not open on this link");
+		return;
+	}
 	t->reqid = reqid;
 	t->msg = env;
 	if (env->nrcpt == 0) {
@@ -288,7 +314,8 @@ qcommit_abort(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	const char *id;
 
 	id = msg_get_str(&m->r);
-	msg_end(&m->r, "IPC_QUEUED_MSG_ABORT");
+	if (!frame_ok(c, m, "IPC_QUEUED_MSG_ABORT"))
+		return;
 	if ((t = txn_find(l, id)) == NULL || t->committing) {
 		log_warnx("%s: abort of %s, which is not open, ignored", l->name, id);
 		return;

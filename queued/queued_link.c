@@ -10,9 +10,16 @@
  * in flight become due again).
  *
  * SECURITY: receivers (smtpd, httpd) face the network and may send only
- * MSG_OPEN/COMMIT/ABORT; delivery may send only JOB_RESULT. Any other
- * type, or a malformed frame, is fatal in ipc.c: the master restarts
- * queued and recovery resumes from the durable state.
+ * MSG_OPEN/COMMIT/ABORT, on untrusted channels: any other type, a broken
+ * frame (ipc.c) or a malformed or out-of-order message (queued_commit.c)
+ * closes that link only, as if the receiver had gone away (its open
+ * messages are removed; nothing of it was acknowledged). The violation
+ * is logged, counted (stats link_violations[role]) and reported to the
+ * master (IPC_MASTER_LINK_BROKEN), which kills that receiver: its
+ * restart brings a fresh link. queued and every other link go on.
+ * Delivery may send only JOB_RESULT; it talks to no client and stays
+ * trusted: a violation there is fatal, the master restarts queued and
+ * recovery resumes from the durable state.
  * STANDARDS: none.
  */
 #include "config.h"
@@ -25,6 +32,7 @@
 #include "log.h"
 #include "msgbuf.h"
 #include "queued.h"
+#include "stats.h"
 #include "util.h"
 
 /* What each peer role may send queued, and how its loss is handled. */
@@ -32,6 +40,7 @@ struct role_link {
 	enum proc_role role;
 	const struct ipc_handler *table;
 	void (*closed)(struct qlink *l);
+	int untrusted;          /* a violation closes the link, not queued */
 };
 
 static const struct ipc_handler receiver_table[] = {
@@ -47,9 +56,9 @@ static const struct ipc_handler delivery_table[] = {
 };
 
 static const struct role_link role_links[] = {
-	{ PROC_SMTPD, receiver_table, qcommit_link_closed },
-	{ PROC_HTTPD, receiver_table, qcommit_link_closed },
-	{ PROC_DELIVERY, delivery_table, qsched_link_closed },
+	{ PROC_SMTPD, receiver_table, qcommit_link_closed, 1 },
+	{ PROC_HTTPD, receiver_table, qcommit_link_closed, 1 },
+	{ PROC_DELIVERY, delivery_table, qsched_link_closed, 0 },
 };
 
 static TAILQ_HEAD(, qlink) links = TAILQ_HEAD_INITIALIZER(links);
@@ -66,13 +75,35 @@ role_link_for(uint32_t role)
 	return NULL;
 }
 
-/* link_closed - the peer closed or died: clean up after it */
+/* link_report - l broke the protocol: count it and ask the master to
+ * replace that process (IPC_MASTER_LINK_BROKEN) */
+static void
+link_report(const struct qlink *l)
+{
+	struct msgbuf b;
+
+	log_warnx("%s (pid %u): link closed for a protocol violation; the "
+	    "master replaces it", l->name, l->pid);
+	stats_add(&stats->link_violations[l->role], 1);
+	msgbuf_init(&b);
+	msg_add_u32(&b, (uint32_t)l->role);
+	msg_add_u32(&b, l->index);
+	msg_add_u32(&b, l->pid);
+	ipc_send(qenv.ch.control, IPC_MASTER_LINK_BROKEN, &b, -1);
+	msgbuf_free(&b);
+}
+
+/* link_closed - the peer closed or died, or broke the protocol: clean
+ * up after it */
 static void
 link_closed(struct ipc_chan *c, void *arg)
 {
 	struct qlink *l = arg;
 
-	log_info("%s: link closed", l->name);
+	if (ipc_chan_violated(c))
+		link_report(l);
+	else
+		log_info("%s: link closed", l->name);
 	role_link_for(l->role)->closed(l);
 	TAILQ_REMOVE(&links, l, entry);
 	free(l);
@@ -84,10 +115,11 @@ qlink_control_new(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 {
 	const struct role_link *rl;
 	struct qlink *l;
-	uint32_t role, index;
+	uint32_t role, index, pid;
 
 	role = msg_get_u32(&m->r);
 	index = msg_get_u32(&m->r);
+	pid = msg_get_u32(&m->r);
 	msg_end(&m->r, "IPC_QUEUED_NEW_LINK");
 	if (m->fd == -1)
 		fatalx("protocol violation: IPC_QUEUED_NEW_LINK without a descriptor");
@@ -96,10 +128,13 @@ qlink_control_new(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	l = xcalloc(1, sizeof(*l));
 	l->role = rl->role;
 	l->index = index;
+	l->pid = pid;
 	snprintf(l->name, sizeof(l->name), "%s[%u]", proc_role_name(rl->role), index);
 	TAILQ_INIT(&l->txns);
 	TAILQ_INIT(&l->jobs);
 	l->chan = ipc_chan_new(qenv.base, m->fd, l->name, rl->table, link_closed, l);
+	if (rl->untrusted)
+		ipc_chan_set_untrusted(l->chan);
 	m->fd = -1;
 	TAILQ_INSERT_TAIL(&links, l, entry);
 	log_info("%s: link up", l->name);

@@ -419,6 +419,51 @@ test_untrusted(void)
 	event_base_free(base);
 }
 
+static int reject_calls;
+
+/* h_reject - a handler that finds its frame malformed */
+static void
+h_reject(struct ipc_chan *c, struct ipc_msg *m, void *arg)
+{
+	reject_calls++;
+	ipc_chan_reject(c, "malformed %s", ipc_type_name(m->type));
+}
+
+/* test_reject - a handler's ipc_chan_reject() on an untrusted channel
+ * closes it like a framing violation; the frames after it are not run */
+static void
+test_reject(void)
+{
+	static const struct ipc_handler table[] = {
+		{ IPC_MASTER_READY, h_reject },
+		{ 0, NULL },
+	};
+	struct event_base *base = event_base_new();
+	struct timeval tv = { 5, 0 };
+	struct msgbuf f;
+	int sv[2];
+
+	if (base == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		abort();
+	untrusted_closed = untrusted_violated = 0;
+	ipc_chan_set_untrusted(ipc_chan_new(base, sv[1], "rejecting", table, u_closed,
+	    base));
+	msgbuf_init(&f);
+	ipc_frame(&f, IPC_MASTER_READY, NULL, 0);
+	ipc_frame(&f, IPC_MASTER_READY, NULL, 0);
+	if (write(sv[0], f.data, f.len) != (ssize_t)f.len)
+		abort();
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+	ok(reject_calls == 1, "reject: the frames after it are not dispatched (%d)",
+	    reject_calls);
+	ok(untrusted_closed == 1 && untrusted_violated,
+	    "reject: on_close once, ipc_chan_violated() says so");
+	msgbuf_free(&f);
+	close(sv[0]);
+	event_base_free(base);
+}
+
 /* main - run the groups */
 int
 main(void)
@@ -431,5 +476,6 @@ main(void)
 	test_blocking();
 	test_violation();
 	test_untrusted();
+	test_reject();
 	return done_testing();
 }
