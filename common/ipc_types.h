@@ -20,6 +20,15 @@
 
 #define IPC_VERSION 4
 
+/* Envelope flags: the MAIL parameters delivery needs (IPC_QUEUED_MSG_COMMIT,
+ * IPC_DELIVERY_JOB; stored in the message record, postern-queued(8)). */
+#define ENV_F_DECLARED 0x1u     /* the flags below are what an SMTP client
+                                   said; without it (postern-sendmail, the
+                                   send API, records before version 3)
+                                   delivery infers them from the message */
+#define ENV_F_SMTPUTF8 0x2u     /* MAIL ... SMTPUTF8 (RFC 6531 3.4) */
+#define ENV_F_8BITMIME 0x4u     /* MAIL ... BODY=8BITMIME (RFC 6152) */
+
 /* IPC_QUEUED_CTL_REQUEST flags */
 #define IPC_CTL_F_MESSAGE 0x1u  /* show: pass the message file too */
 
@@ -61,7 +70,8 @@ enum ipc_type {
 	/* IPC_QUEUED_MSG_COMMIT: u32 reqid, str queue id, str sender,
 	 * u64 size (bytes written), str client address, str helo name,
 	 * str authenticated user ("" if none), u32 nrcpt, then nrcpt x str
-	 * recipient. queued makes file + envelope durable, then answers. */
+	 * recipient, then u32 envelope flags (ENV_F_*). queued makes file +
+	 * envelope durable, then answers. */
 	IPC_QUEUED_MSG_COMMIT = 22,
 	/* IPC_SMTPD_MSG_COMMITTED: u32 reqid, u32 status (0 = durable, else
 	 * an errno such as ENOSPC), str queue id. Only after status 0 may the
@@ -75,8 +85,9 @@ enum ipc_type {
 
 	/* IPC_DELIVERY_JOB: u64 jobid, str queue id, str sender,
 	 * i64 arrival (unix seconds), u32 attempt (1 for the first),
-	 * u32 nrcpt, then nrcpt x { u32 rcpt index, str recipient },
-	 * fd = the spool file open O_RDONLY. */
+	 * u32 envelope flags (ENV_F_*), u32 nrcpt, then nrcpt x
+	 * { u32 rcpt index, str recipient }, fd = the spool file open
+	 * O_RDONLY. */
 	IPC_DELIVERY_JOB = 30,
 	/* IPC_QUEUED_JOB_RESULT: u64 jobid, str queue id, u32 nrcpt, then
 	 * nrcpt x { u32 rcpt index, u32 class (2, 4 or 5), str dsn ("2.0.0"),

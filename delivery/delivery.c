@@ -307,6 +307,7 @@ job_parse(struct ipc_msg *m)
 	j->sender = xstrdup(msg_get_str(&m->r));
 	j->arrival = msg_get_i64(&m->r);
 	j->attempt = msg_get_u32(&m->r);
+	j->envflags = msg_get_u32(&m->r);
 	n = msg_get_u32(&m->r);
 	/* each recipient takes at least 9 bytes: never allocate for a lie */
 	if (m->r.err || n > (m->r.len - m->r.off) / 9)
@@ -367,6 +368,7 @@ job_sub(struct delivery_job *j, const struct conf_transport **tr,
 	s->sender = xstrdup(j->sender);
 	s->arrival = j->arrival;
 	s->attempt = j->attempt;
+	s->envflags = j->envflags;
 	s->rcpt = xcalloc(j->nrcpt, sizeof(*s->rcpt));
 	for (i = 0; i < j->nrcpt; i++) {
 		if (tr[i] != t)

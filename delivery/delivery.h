@@ -50,6 +50,7 @@ struct delivery_job {
 	char *sender;           /* "" for the null sender */
 	int64_t arrival;
 	uint32_t attempt;
+	uint32_t envflags;      /* ENV_F_* (common/ipc_types.h) */
 	struct delivery_rcpt *rcpt;
 	size_t nrcpt;
 	char *msg;              /* the message, CRLF text, signed if due */

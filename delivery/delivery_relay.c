@@ -33,15 +33,20 @@
  * the replies are matched in order (RFC 2920). A message needing an
  * extension the peer lacks is deferred, never sent anyway: SMTPUTF8 for
  * non-ASCII addresses (4.6.7), 8BITMIME for an 8-bit message (4.6.3; no
- * downgrade to 7 bit is attempted). Whether a message needs SMTPUTF8 is
- * inferred, not carried in the envelope: a non-ASCII sender or recipient
- * needs it (deferred without it); UTF-8 in the header section alone asks
- * for it when the peer offers it (RFC 6531 3.4), and is otherwise sent
- * with BODY=8BITMIME as legacy 8-bit headers always were. A result that
- * is a remote reply is that reply alone (a DSN's Diagnostic-Code); its
- * note for the log line says what it answered ("(in reply to RCPT TO)"),
- * and on a connected session "[TLS=none]" or "[TLS=TLSv1.3 cipher=...
- * verified=yes]", the words every TLS handshake is logged with.
+ * downgrade to 7 bit is attempted). The envelope carries the MAIL
+ * parameters its SMTP client gave (ENV_F_*, envelope_needs): SMTPUTF8 is
+ * said when the client said it and the peer offers it (RFC 6531 3.4),
+ * BODY=8BITMIME when the client said it or the content is 8-bit (a
+ * "7BIT" message with 8-bit octets is labelled by what it holds). A
+ * non-ASCII sender or recipient needs SMTPUTF8 whatever was said
+ * (deferred without it). Envelopes without a declaration (sendmail, the
+ * send API, older records) infer it: UTF-8 in the header section asks for
+ * SMTPUTF8 where offered. A UTF-8 header section alone never defers: it
+ * goes with BODY=8BITMIME, as legacy 8-bit headers always did. A result
+ * that is a remote reply is that reply alone (a DSN's Diagnostic-Code);
+ * its note for the log line says what it answered ("(in reply to RCPT
+ * TO)"), and on a connected session "[TLS=none]" or "[TLS=TLSv1.3
+ * cipher=... verified=yes]", the words every TLS handshake is logged with.
  * SECURITY: runs unprivileged; the peer is an untrusted network server:
  * replies are length-bounded (per line and in total), malformed replies
  * end the session with a temporary failure, and nothing the peer says is
@@ -82,6 +87,7 @@
 
 #include "addr.h"
 #include "conf.h"
+#include "ipc_types.h"
 #include "log.h"
 #include "netaddr.h"
 #include "stats.h"
@@ -137,8 +143,10 @@ struct relay {
 	int has_size, has_8bitmime, has_pipelining, has_starttls, has_smtputf8;
 	int auth_plain, auth_login;
 	unsigned long long size_limit;
-	/* this message and this connection */
-	int eightbit, utf8, utf8hdr;
+	/* this message and this connection: eightbit (8-bit content: needs
+	 * 8BITMIME), body8 (say BODY=8BITMIME), utf8 (a non-ASCII address:
+	 * needs SMTPUTF8), utf8ask (say SMTPUTF8 where it is offered) */
+	int eightbit, body8, utf8, utf8ask;
 	int pipelined, mail_failed;
 	int connected, tls_on, no_tls, authed;
 	int data_sent;                  /* "." written: message handed over */
@@ -660,8 +668,8 @@ send_envelope(struct relay *r)
 	r->naccepted = 0;
 	r->data_sent = 0;
 	relay_cmd(r, RS_MAIL, "MAIL FROM:<%s>%s%s%s", j->sender, size,
-	    r->has_8bitmime && r->eightbit ? " BODY=8BITMIME" : "",
-	    r->utf8 || (r->utf8hdr && r->has_smtputf8) ? " SMTPUTF8" : "");
+	    r->has_8bitmime && r->body8 ? " BODY=8BITMIME" : "",
+	    r->utf8 || (r->utf8ask && r->has_smtputf8) ? " SMTPUTF8" : "");
 	if (!r->pipelined)
 		return;
 	for (i = 0; i < r->nri; i++)
@@ -1385,6 +1393,24 @@ has_8bit(const char *m, size_t len)
 	return 0;
 }
 
+/* envelope_needs - the extensions the message needs and asks for: what
+ * its SMTP client declared (ENV_F_DECLARED: SMTPUTF8, BODY=8BITMIME)
+ * with what its content needs; without a declaration (postern-sendmail,
+ * the send API, envelopes stored before record version 3) a UTF-8 header
+ * section asks for SMTPUTF8 */
+static void
+envelope_needs(struct relay *r, const struct delivery_job *j, const size_t *ri,
+    size_t nri)
+{
+	r->eightbit = has_8bit(j->msg, j->msglen);
+	r->body8 = r->eightbit || (j->envflags & ENV_F_8BITMIME);
+	r->utf8 = needs_utf8(j, ri, nri);
+	if (j->envflags & ENV_F_DECLARED)
+		r->utf8ask = (j->envflags & ENV_F_SMTPUTF8) != 0;
+	else
+		r->utf8ask = r->eightbit && utf8_header(j->msg, j->msglen);
+}
+
 /* smtp_deliver - carry recipients ri of j to destination d */
 void
 smtp_deliver(struct delivery_job *j, const size_t *ri, size_t nri,
@@ -1407,9 +1433,7 @@ smtp_deliver(struct delivery_job *j, const size_t *ri, size_t nri,
 	r->done = done;
 	r->done_arg = arg;
 	strlcpy(r->qid, j->queueid, sizeof(r->qid));
-	r->eightbit = has_8bit(j->msg, j->msglen);
-	r->utf8 = needs_utf8(j, ri, nri);
-	r->utf8hdr = r->eightbit && utf8_header(j->msg, j->msglen);
+	envelope_needs(r, j, ri, nri);
 	r->why[0] = r->whydsn[0] = '\0';
 	if (nri == 0) {
 		relay_close(r);

@@ -607,6 +607,7 @@ send_commit(struct pending *p, uint64_t size)
 	msg_add_str(&b, "");
 	msg_add_u32(&b, 1);
 	msg_add_str(&b, p->v[F_TO]);
+	msg_add_u32(&b, 0);     /* no MAIL parameters: inferred at delivery */
 	ipc_send(httpd_queue(), IPC_QUEUED_MSG_COMMIT, &b, -1);
 	msgbuf_free(&b);
 }

@@ -34,8 +34,9 @@ struct msgbuf;
 struct MDB_txn;
 
 /* Index records carry this version first; bump on any layout change.
- * Version 2 added the recipient flags; version 1 records still load. */
-#define QUEUED_RECORD_VERSION 2
+ * Version 2 added the recipient flags, version 3 the envelope flags of
+ * the message record; version 1 and 2 records still load. */
+#define QUEUED_RECORD_VERSION 3
 /* A message with more due recipients than this goes out in several jobs. */
 #define QUEUED_JOB_MAX_RCPT 1000
 /* Stored SMTP reply texts are cut to this many bytes. */
@@ -88,6 +89,7 @@ struct qmsg {
 	int64_t arrival;        /* unix seconds, as stored */
 	uint64_t arrival_ms;    /* for delay=; arrival * 1000 after recovery */
 	uint64_t size;
+	uint32_t envflags;      /* ENV_F_* (ipc_types.h): MAIL parameters */
 	uint32_t nrcpt;
 	struct qrcpt *rcpt;     /* nrcpt entries, rcpt[i].index == i */
 	int64_t due;            /* key in the due tree; -1 when not in it */

@@ -240,6 +240,8 @@ read_envelope(struct msgreader *r, const char *id)
 		m->rcpt[i].last_dsn = xstrdup("");
 		m->rcpt[i].last_reply = xstrdup("");
 	}
+	m->envflags = msg_get_u32(r) & (ENV_F_DECLARED | ENV_F_SMTPUTF8 |
+	    ENV_F_8BITMIME);
 	return m;
 }
 

@@ -541,6 +541,8 @@ commit_read(struct ctlconn *cc, struct msgreader *r, struct msgbuf *out,
 			err = EINVAL;
 		msg_add_str(out, rcpt);
 	}
+	(void)msg_get_u32(r);
+	msg_add_u32(out, 0);    /* no MAIL parameters: inferred at delivery */
 	if (err == 0 && !msg_ok(r))
 		return -1;
 	return err;

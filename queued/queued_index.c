@@ -3,11 +3,14 @@
  * with two named databases.
  *
  *   "msg"   key: queue id (16 bytes)
- *           val: u32 version (1 or 2, same layout), str sender, i64 arrival, u64 size,
- *                str client, str helo, str authuser, u32 nrcpt
+ *           val: u32 version (1 to 3), str sender, i64 arrival, u64 size,
+ *                str client, str helo, str authuser, u32 nrcpt,
+ *                u32 envelope flags (ENV_F_*; version 3: absent before,
+ *                read as 0, "not declared": delivery infers them)
  *   "rcpt"  key: queue id (16 bytes) + recipient index (u32 big-endian,
  *                so a message's recipients sort together and in order)
- *           val: u32 version=2, str address, u32 state, u32 attempts,
+ *           val: u32 version (2 or 3, same layout; 1 without the
+ *                flags), str address, u32 state, u32 attempts,
  *                i64 next_attempt, str last_dsn, str last_reply,
  *                u32 flags (QRCPT_F_*; absent in version 1 records)
  * Values use the msgbuf encoding (common/msgbuf.h).
@@ -200,6 +203,7 @@ qidx_put_msg(struct MDB_txn *txn, const struct qmsg *m)
 	msg_add_str(&b, m->helo);
 	msg_add_str(&b, m->authuser);
 	msg_add_u32(&b, m->nrcpt);
+	msg_add_u32(&b, m->envflags);
 	key_msg(&k, m->id);
 	v.mv_size = b.len;
 	v.mv_data = b.data;
@@ -274,7 +278,7 @@ decode_msg(const char *id, const MDB_val *v)
 	struct msgreader r;
 	struct qmsg *m;
 	const char *sender, *client, *helo, *authuser;
-	uint32_t version, nrcpt;
+	uint32_t version, nrcpt, envflags;
 	int64_t arrival;
 	uint64_t size;
 
@@ -287,6 +291,7 @@ decode_msg(const char *id, const MDB_val *v)
 	helo = msg_get_str(&r);
 	authuser = msg_get_str(&r);
 	nrcpt = msg_get_u32(&r);
+	envflags = version >= 3 ? msg_get_u32(&r) : 0;
 	if (!msg_ok(&r) || version < 1 || version > QUEUED_RECORD_VERSION ||
 	    nrcpt == 0 ||
 	    nrcpt > 10 * 1000 * 1000) {
@@ -304,6 +309,7 @@ decode_msg(const char *id, const MDB_val *v)
 	m->client = xstrdup(client);
 	m->helo = xstrdup(helo);
 	m->authuser = xstrdup(authuser);
+	m->envflags = envflags;
 	return m;
 }
 

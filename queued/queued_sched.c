@@ -478,6 +478,7 @@ job_encode(struct msgbuf *b, const struct qjob *j, uint32_t attempt)
 	msg_add_str(b, m->sender);
 	msg_add_i64(b, m->arrival);
 	msg_add_u32(b, attempt);
+	msg_add_u32(b, m->envflags);
 	msg_add_u32(b, j->nrcpt);
 	for (i = 0; i < j->nrcpt; i++) {
 		msg_add_u32(b, m->rcpt[j->rcpt[i]].index);

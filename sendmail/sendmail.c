@@ -371,6 +371,7 @@ commit(int sock, struct msgbuf *store, const char *id, const char *sender,
 	msg_add_u32(&b, (uint32_t)rcpts->n);
 	for (i = 0; i < rcpts->n; i++)
 		msg_add_str(&b, rcpts->v[i]);
+	msg_add_u32(&b, 0);     /* envelope flags: inferred at delivery */
 	if (ipc_send_blocking(sock, IPC_QUEUED_MSG_COMMIT, &b, -1) == -1)
 		die(EX_TEMPFAIL, "cannot talk to the queue manager: %s; the "
 		    "message was NOT queued", strerror(errno));

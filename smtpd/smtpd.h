@@ -95,6 +95,7 @@ enum auth_step {
 #define SF_AUTH 0x80            /* authenticated: s->user is set */
 #define SF_DEBUG 0x100          /* log the dialogue (debug = yes) */
 #define SF_SMTPUTF8 0x1000      /* this transaction's MAIL had SMTPUTF8 */
+#define SF_8BITMIME 0x2000      /* this transaction's MAIL had BODY=8BITMIME */
 
 struct session {
 	TAILQ_ENTRY(session) entry;     /* smtpd.sessions */

@@ -312,13 +312,19 @@ param_size(struct session *s, const char *value)
 	return 0;
 }
 
-/* param_body - BODY=7BIT|8BITMIME (RFC 6152); nothing to convert */
+/* param_body - BODY=7BIT|8BITMIME (RFC 6152); nothing to convert, the
+ * body type goes into the envelope */
 static int
 param_body(struct session *s, const char *value)
 {
-	if (value != NULL && (strcasecmp(value, "7BIT") == 0 ||
-	    strcasecmp(value, "8BITMIME") == 0))
+	if (value != NULL && strcasecmp(value, "7BIT") == 0) {
+		s->flags &= ~SF_8BITMIME;
 		return 0;
+	}
+	if (value != NULL && strcasecmp(value, "8BITMIME") == 0) {
+		s->flags |= SF_8BITMIME;
+		return 0;
+	}
 	session_reject(s, REJ_SYNTAX, "MAIL", NULL,
 	    "501 5.5.4 Unsupported BODY parameter (7BIT or 8BITMIME)");
 	return -1;
@@ -439,7 +445,7 @@ cmd_mail(struct session *s, char *arg)
 	s->sender = xstrdup(addr_format(&a, buf, sizeof(buf)));
 	if (mail_parse_params(s, p + (end - p)) < 0) {
 		xfree(&s->sender);
-		s->flags &= ~SF_SMTPUTF8;
+		s->flags &= ~(SF_SMTPUTF8 | SF_8BITMIME);
 		return;
 	}
 	if (!(s->flags & SF_SMTPUTF8) && !addr_is_ascii(s->sender)) {

@@ -208,6 +208,9 @@ queue_commit(struct session *s, uint64_t size)
 	msg_add_u32(&b, (uint32_t)s->nrcpt);
 	for (i = 0; i < s->nrcpt; i++)
 		msg_add_str(&b, s->rcpt[i]);
+	msg_add_u32(&b, ENV_F_DECLARED |
+	    (s->flags & SF_SMTPUTF8 ? ENV_F_SMTPUTF8 : 0) |
+	    (s->flags & SF_8BITMIME ? ENV_F_8BITMIME : 0));
 	ipc_send(smtpd.queue, IPC_QUEUED_MSG_COMMIT, &b, -1);
 	msgbuf_free(&b);
 	s->msgsize = size;

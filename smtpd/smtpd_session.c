@@ -228,7 +228,7 @@ session_txn_free(struct session *s)
 	xfree(&s->rcpt);
 	s->nrcpt = s->rcptcap = s->rcptbytes = 0;
 	xfree(&s->sender);
-	s->flags &= ~SF_SMTPUTF8;
+	s->flags &= ~(SF_SMTPUTF8 | SF_8BITMIME);
 }
 
 /* session_txn_reset - forget the transaction (aborting it with queued

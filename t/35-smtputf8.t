@@ -4,6 +4,13 @@
 # defers (4.6.7, with the reason in the log and in posternctl queue show)
 # when the next hop does not.
 #
+# The MAIL parameters SMTPUTF8 and BODY=8BITMIME are stored in the
+# envelope and said to the next hop as the client said them (a UTF-8
+# header without SMTPUTF8 in MAIL does not make one; an ASCII message
+# with them keeps them); an envelope stored before record version 3 (no
+# flags: rewritten with mdb_dump/mdb_load in a second instance's index)
+# is inferred as before.
+#
 # Two scripted SMTP peers on loopback: "utf8" offers SMTPUTF8 (the
 # default relay transport), "plain" does not (route *@no.example). The
 # source is read as bytes (no "use utf8"): every address below is the
@@ -51,8 +58,8 @@ sub reply_is {
 
 # submit - one raw transaction; the queue id of its 250, or undef
 sub submit {
-    my ($from, $params, $rcpt, $subject, $name) = @_;
-    my $s = smtp_raw($port);
+    my ($from, $params, $rcpt, $subject, $name, $to_port) = @_;
+    my $s = smtp_raw($to_port // $port);
     $s->cmd('EHLO client.test');
     my @r = ($s->cmd("MAIL FROM:<$from>$params"), $s->cmd("RCPT TO:<$rcpt>"),
         $s->cmd('DATA'));
@@ -81,6 +88,16 @@ sub peer_lines {
 sub peer_messages {
     my ($rec) = @_;
     return map { slurp($_) // '' } (slurp($rec) // '') =~ /^\d+ MSG: (\S+)$/mg;
+}
+
+# sent_with - $id was delivered and the peer recorded in $rec saw a MAIL
+# line matching $re
+sub sent_with {
+    my ($id, $rec, $re, $name) = @_;
+    ok($pm->wait_log(qr/\Q$id\E: .*status=sent/, 15), "$name: delivered")
+        or diag($pm->log_tail(20));
+    ok((grep { $_ =~ $re } peer_lines($rec)), $name)
+        or diag(join("\n", peer_lines($rec)));
 }
 
 # ---- smtpd: EHLO, the parameter, 553 5.6.7 without it
@@ -184,17 +201,73 @@ like($m3 // '', qr/ with ESMTP id \Q$id3\E/, 'without SMTPUTF8 the Received: say
 my $tag4 = unique_tag('hdr');
 my $id4 = submit('sender@example.org', ' SMTPUTF8', 'user@example.com',
     "Grüße $tag4", 'UTF-8 header, ASCII envelope, SMTPUTF8 peer');
-ok($pm->wait_log(qr/\Q$id4\E: .*status=sent/, 15), 'delivered to the SMTPUTF8 peer');
-ok((grep { /^MAIL FROM:<sender\@example\.org> .*BODY=8BITMIME SMTPUTF8$/ } peer_lines($urec)),
-    'UTF-8 header: MAIL ... BODY=8BITMIME SMTPUTF8 to the peer that offers it')
-    or diag(join("\n", peer_lines($urec)));
+sent_with($id4, $urec, qr/^MAIL FROM:<sender\@example\.org> .*BODY=8BITMIME SMTPUTF8$/,
+    'UTF-8 header: MAIL ... BODY=8BITMIME SMTPUTF8 to the peer that offers it');
 my $tag5 = unique_tag('hdr-plain');
 my $id5 = submit('sender@example.org', '', 'user@no.example',
     "Grüße $tag5", 'UTF-8 header, ASCII envelope, plain peer');
-ok($pm->wait_log(qr/\Q$id5\E: .*status=sent/, 15),
-    'UTF-8 header alone is no reason to defer at a peer without SMTPUTF8');
-ok((grep { /^MAIL FROM:<sender\@example\.org> .*BODY=8BITMIME$/ } peer_lines($prec)),
-    'sent there with BODY=8BITMIME') or diag(join("\n", peer_lines($prec)));
+sent_with($id5, $prec, qr/^MAIL FROM:<sender\@example\.org> .*BODY=8BITMIME$/,
+    'UTF-8 header alone is no reason to defer at a peer without SMTPUTF8: '
+    . 'sent there with BODY=8BITMIME');
+
+# ---- the client's MAIL parameters travel in the envelope
+my $tag6 = unique_tag('no-param');
+my $id6 = submit('sender@example.org', ' BODY=8BITMIME', 'user@example.com',
+    "Grüße $tag6", 'UTF-8 header, MAIL without SMTPUTF8');
+sent_with($id6, $urec, qr/^MAIL FROM:<sender\@example\.org> .*BODY=8BITMIME$/,
+    'a UTF-8 header does not add SMTPUTF8 the client did not say');
+my $tag7 = unique_tag('ascii-param');
+my $id7 = submit('ascii7@example.org', ' BODY=8BITMIME SMTPUTF8', 'user@example.com',
+    "ascii $tag7", 'ASCII message, MAIL with BODY=8BITMIME SMTPUTF8');
+sent_with($id7, $urec, qr/^MAIL FROM:<ascii7\@example\.org> .*BODY=8BITMIME SMTPUTF8$/,
+    'an ASCII message keeps the BODY=8BITMIME and SMTPUTF8 its client said');
 
 is($pm->stop, 0, 'postern stops with status 0');
+
+# ---- an envelope stored without the flags (before record version 3)
+SKIP: {
+    my ($dump, $load) = map { my $t = $_; (grep { -x } map { "$_/$t" } qw(/usr/bin /usr/sbin
+        /usr/local/bin))[0] } qw(mdb_dump mdb_load);
+    skip('mdb_dump/mdb_load (lmdb-utils) are not installed', 11) unless $dump && $load;
+    my $odir = tempdir() . '/old';
+    my $oconf = write_config(dir => $odir, transport => 'relay',
+        relay_port => free_port(), retry_base => '60s', retry_cap => '60s');
+    my $old = start_postern($oconf);
+    my %id;
+    for my $who (qw(old new)) {
+        $id{$who} = submit("$who\@example.org", '', 'user@example.com',
+            "Grüße " . unique_tag($who), "$who envelope", $old->smtp_port);
+        ok($old->wait_log(qr/\Q$id{$who}\E: from=<\Q$who\E\@example\.org> .*queue active/,
+            15), "$who envelope: queued (nothing listens)") or diag($old->log_tail(10));
+    }
+    is($old->stop, 0, 'the second postern stops');
+    # the record of "old" as version 2 wrote it: no envelope flags
+    my $idx = conf_info($oconf)->{spool_dir} . '/index';
+    my ($st, $out) = run_cmd([$dump, '-s', 'msg', $idx]);
+    my ($hdr) = $out =~ /\A(.*?HEADER=END\n)/s;
+    my $key = unpack('H*', $id{old});
+    my ($val) = $out =~ /^ \Q$key\E\n ([0-9a-f]+)\n/m;
+    ok($st == 0 && $hdr && $val && substr($val, 0, 8) eq '03000000',
+        'mdb_dump: the version 3 record of the old envelope') or diag($out);
+    $val = '02000000' . substr($val // '', 8, -8);
+    spit("$odir/msg.dump", "$hdr $key\n $val\nDATA=END\n");
+    ($st, undef, my $err) = run_cmd(['sh', '-c', "$load -s msg $idx < $odir/msg.dump"]);
+    is($st, 0, 'mdb_load: rewritten as version 2') or diag($err);
+    write_config(dir => $odir, transport => 'relay', relay_port => $uport,
+        retry_base => '60s', retry_cap => '60s');
+    $old = start_postern($oconf);
+    # one at a time: the scripted peer serves one connection at a time
+    ok($old->wait_log(qr/\Q$id{new}\E: .*status=sent/, 15), 'new envelope delivered');
+    ($st, $out, $err) = run_cmd([bin('posternctl'), '-c', $oconf, 'queue', 'flush']);
+    is($st, 0, 'posternctl queue flush') or diag($err);
+    ok($old->wait_log(qr/\Q$id{old}\E: .*status=sent/, 15), 'old envelope delivered after a flush');
+    my @l = peer_lines($urec);
+    ok((grep { /^MAIL FROM:<old\@example\.org> .*BODY=8BITMIME SMTPUTF8$/ } @l),
+        'version 2 record: SMTPUTF8 inferred from the UTF-8 header, as before')
+        or diag(join("\n", @l));
+    ok((grep { /^MAIL FROM:<new\@example\.org> .*BODY=8BITMIME$/ } @l),
+        'version 3 record: what the client said (no SMTPUTF8)')
+        or diag(join("\n", @l));
+    is($old->stop, 0, 'and stops');
+}
 done_testing;

@@ -61,7 +61,8 @@ my @hostile = (
       qr/malformed IPC_QUEUED_MSG_COMMIT/ ],
     [ 'a commit of a message that is not open', frame(22, pack('V', 1)
         . str($id) . str('a@example.org') . pack('V2', 10, 0) . str('127.0.0.1')
-        . str('client.test') . str('') . pack('V', 1) . str('b@example.com')),
+        . str('client.test') . str('') . pack('V', 1) . str('b@example.com')
+        . pack('V', 1)),
       qr/commit of a message that is not open on this link/ ],
     [ 'an abort with leftover bytes', frame(24, str($id) . 'xx'),
       qr/malformed IPC_QUEUED_MSG_ABORT/ ],
