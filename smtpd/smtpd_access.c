@@ -18,6 +18,10 @@
  * (SERVFAIL, timeout) where a match was still possible: 421 4.7.0 and
  * close, so a legitimate client retries later. The whole check is
  * bounded by 4 x dns_timeout; while it runs the session reads nothing.
+ * A verdict (not a temporary failure) is kept for the smallest TTL of
+ * the answers that made it, a negative answer's being its SOA's
+ * (smtpd_access_cache.c, common/dnsttl.c): the same client on the same
+ * listener is then greeted or refused without a query until it expires.
  *
  * SECURITY: PTR and A/AAAA answers are attacker-controlled (anyone can
  * publish any PTR name for their own addresses): a PTR name alone is
@@ -39,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <netinet/in.h>
 
 #include <arpa/nameser.h>
@@ -46,11 +51,13 @@
 
 #include "conf.h"
 #include "dnsloop.h"
+#include "dnsttl.h"
 #include "log.h"
 #include "netaddr.h"
 #include "util.h"
 
 #include "smtpd.h"
+#include "smtpd_access_cache.h"
 
 /* PTR names that match a pattern and are checked forward */
 #define ACCESS_MAX_NAMES 8
@@ -66,6 +73,9 @@ struct access_check {
 	int family;             /* AF_INET or AF_INET6: the client's */
 	unsigned char addr[16]; /* the client address, 4 or 16 bytes */
 	int tempfail;           /* a forward lookup failed temporarily */
+	int64_t ttl;            /* the verdict may be kept this long: the
+	                           smallest TTL of the answers so far, -1
+	                           if one may not be kept */
 	char *names[ACCESS_MAX_NAMES]; /* PTR names matching a pattern */
 	size_t nnames;
 	struct event *timer;    /* the bound of the whole check */
@@ -154,6 +164,44 @@ access_pregreet(const struct session *s)
 		log_info("pregreet traffic from [%s]", s->ip);
 }
 
+/* access_key_of - the cache key of check c on listener */
+static void
+access_key_of(const struct access_check *c, int listener, struct access_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->listener = listener;
+	k->family = c->family;
+	memcpy(k->addr, c->addr, c->family == AF_INET ? 4 : 16);
+}
+
+/* access_note_ttl - an answer (abuf, to a question of type) took part in
+ * the verdict: it may not be kept longer than that answer */
+static void
+access_note_ttl(struct access_check *c, const unsigned char *abuf, int alen,
+    int type)
+{
+	int64_t t = dnsttl_answer(abuf, alen, type);
+
+	if (t < 0 || c->ttl < 0)
+		c->ttl = -1;
+	else if (t < c->ttl)
+		c->ttl = t;
+}
+
+/* access_keep - keep a final verdict for the TTL of its answers */
+static void
+access_keep(const struct access_check *c, const struct session *s,
+    enum access_verdict v, const char *text)
+{
+	struct access_key k;
+
+	if (v == ACCESS_TEMP)
+		return;
+	access_key_of(c, s->listener, &k);
+	access_cache_put(&k, v == ACCESS_ALLOW ? ACACHE_ALLOW : ACACHE_DENY, text,
+	    c->ttl, (int64_t)time(NULL));
+}
+
 /* access_decide - the check is over: greet or refuse; the check stays
  * allocated while queries are still in flight */
 static void
@@ -165,6 +213,7 @@ access_decide(struct access_check *c, enum access_verdict v, const char *name,
 	c->s = NULL;
 	s->access = NULL;
 	evtimer_del(c->timer);
+	access_keep(c, s, v, v == ACCESS_ALLOW ? name : reason);
 	if (v == ACCESS_ALLOW) {
 		s->client_name = xstrdup(name);
 		log_info("client [%s] is %s (forward-confirmed)", s->ip, name);
@@ -242,12 +291,15 @@ on_forward(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		access_release(c);
 		return;
 	}
+	if (r == DNSLOOP_TEMP)
+		c->tempfail = 1;
+	else
+		access_note_ttl(c, abuf, alen, c->family == AF_INET ? ns_t_a :
+		    ns_t_aaaa);
 	if (r == DNSLOOP_OK && access_addr_listed(c, abuf, alen)) {
 		access_decide(c, ACCESS_ALLOW, c->names[i], NULL);
 		return;
 	}
-	if (r == DNSLOOP_TEMP)
-		c->tempfail = 1;
 	access_maybe_done(c);
 }
 
@@ -268,15 +320,20 @@ access_clean_name(const char *name, char *buf)
 	return domain_valid(buf, 0) ? 0 : -1;
 }
 
-/* access_keep_name - keep a PTR name that is valid and matches */
+/* access_keep_name - keep a PTR name that is valid, matches and is not
+ * kept yet (c-ares lists the first PTR name among the aliases too) */
 static void
 access_keep_name(struct access_check *c, const char *name)
 {
 	char buf[ADDR_DOMAIN_MAX + 1];
+	size_t i;
 
 	if (c->nnames >= ACCESS_MAX_NAMES || access_clean_name(name, buf) == -1 ||
 	    !access_name_matches(access_list(c->s), buf))
 		return;
+	for (i = 0; i < c->nnames; i++)
+		if (strcasecmp(c->names[i], buf) == 0)
+			return;
 	c->names[c->nnames++] = xstrdup(buf);
 }
 
@@ -332,6 +389,7 @@ on_ptr(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 		access_decide(c, ACCESS_TEMP, NULL, "temporary DNS failure");
 		return;
 	}
+	access_note_ttl(c, abuf, alen, ns_t_ptr);
 	if (r != DNSLOOP_OK || he == NULL) {
 		access_decide(c, ACCESS_DENY, NULL, "no reverse hostname");
 		return;
@@ -405,6 +463,30 @@ access_reverse_name(const struct access_check *c, char *buf, size_t len)
 	snprintf(buf + off, len - off, "ip6.arpa");
 }
 
+/* access_from_cache - a verdict kept from an earlier check of the same
+ * client: greet or refuse without DNS and free c; 0 if there is none */
+static int
+access_from_cache(struct session *s, struct access_check *c)
+{
+	enum access_cached v;
+	struct access_key k;
+	const char *text;
+
+	access_key_of(c, s->listener, &k);
+	if ((v = access_cache_get(&k, (int64_t)time(NULL), &text)) == ACACHE_MISS)
+		return 0;
+	free(c);
+	if (v == ACACHE_DENY) {
+		access_refuse(s, ACCESS_DENY, text);
+		return 1;
+	}
+	s->client_name = xstrdup(text);
+	log_info("client [%s] is %s (forward-confirmed, cached)", s->ip, text);
+	access_pregreet(s);
+	session_greet(s);
+	return 1;
+}
+
 /* access_start - the ingress allow-list: greet, refuse, or look up */
 void
 access_start(struct session *s)
@@ -433,6 +515,9 @@ access_start(struct session *s)
 		access_refuse(s, ACCESS_DENY, "not an IP client");
 		return;
 	}
+	if (access_from_cache(s, c))
+		return;
+	c->ttl = ACCESS_CACHE_TTL_MAX;
 	c->s = s;
 	s->access = c;
 	dnsloop_setup(smtpd.base, conf->dns_server, conf->dns_timeout, 2);

@@ -321,8 +321,11 @@ SKIP: {
     ok($dns->('ptr', 'ok') >= 7 && $dns->('ptr', 'notfound') >= 1
         && $dns->('ptr', 'tempfail') >= 2, 'dns_lookups_total counts the PTR lookups')
         or diag(join ' ', map { "ptr/$_=" . $dns->('ptr', $_) } qw(ok notfound tempfail));
-    ok($dns->('a', 'ok') >= 5 && $dns->('a', 'tempfail') >= 1 && $dns->('aaaa', 'ok') >= 1,
-        '... and the forward A/AAAA lookups');
+    # one A lookup per confirmed or refuted name (3, 4, 7, 8): each name
+    # once, and 127.0.0.3's second visit is a cached verdict (t/19)
+    ok($dns->('a', 'ok') >= 4 && $dns->('a', 'tempfail') >= 1 && $dns->('aaaa', 'ok') >= 1,
+        '... and the forward A/AAAA lookups')
+        or diag(join ' ', map { "$_=" . $dns->(split m{/}) } qw(a/ok a/tempfail aaaa/ok));
     is(scalar(maildir_files($maildir)), 1, 'nothing from a refused client was queued');
     my @lines = $pm->log_text =~ /^.*reject: CONNECT from \[127\.0\.0\.2\].*$/mg;
     is(scalar @lines, 1, 'one log line per refusal');

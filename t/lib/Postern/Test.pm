@@ -608,35 +608,47 @@ sub scripted_smtp_server {
 # dns_server - a Net::DNS::Nameserver on 127.0.0.1:$port (UDP and TCP).
 # $records: { name => { TXT => 'text' | [texts], A => ip, MX => '10 host'
 # | { preference => 10, exchange => 'any text' } | [several],
-# ... } }. Unknown names get NXDOMAIN. { SERVFAIL => 1 }: every query of
-# the name fails; { SILENT => 1 }: none is answered; { DROP => { TYPE =>
-# n } }: the first n queries of that type are ignored (a lost packet),
-# later ones answered. Returns the pid.
+# ... } }; a name's records have TTL 60 unless it has TTL => seconds.
+# Unknown names get NXDOMAIN without an SOA. { SERVFAIL => 1 }: every
+# query of the name fails; { SILENT => 1 }: none is answered; { DROP =>
+# { TYPE => n } }: the first n queries of that type are ignored (a lost
+# packet), later ones answered; { NXDOMAIN => seconds }: NXDOMAIN with an
+# SOA whose TTL and MINIMUM are that (RFC 2308: cacheable). Option
+# log => FILE appends "NAME TYPE" for every query. Returns the pid.
 sub dns_server {
-    my ($port, $records) = @_;
+    my ($port, $records, %opt) = @_;
     require Net::DNS;
     require Net::DNS::Nameserver;
     my %rr;
     for my $name (keys %$records) {
         my $n = lc($name) =~ s/\.\z//r;
+        my $ttl = $records->{$name}{TTL} // 60;
         for my $type (keys %{ $records->{$name} }) {
             my $v = $records->{$name}{$type};
-            if ($type eq 'SERVFAIL' || $type eq 'SILENT') {
-                $rr{$n}{$type} = 1;
+            next if $type eq 'TTL';
+            if ($type eq 'SERVFAIL' || $type eq 'SILENT' || $type eq 'NXDOMAIN') {
+                $rr{$n}{$type} = $v;
                 next;
             }
             if ($type eq 'DROP') {
                 $rr{$n}{DROP}{ uc $_ } = $v->{$_} for keys %$v;
                 next;
             }
-            push @{ $rr{$n}{uc $type} }, dns_rr($n, uc $type, $_)
+            push @{ $rr{$n}{uc $type} }, dns_rr($n, uc $type, $_, $ttl)
                 for ref $v eq 'ARRAY' ? @$v : ($v);
         }
     }
     my $handler = sub {
         my ($qname, $qclass, $qtype) = @_;
         my $n = lc($qname) =~ s/\.\z//r;
+        if ($opt{log} && open(my $fh, '>>', $opt{log})) {
+            print {$fh} "$n $qtype\n";
+            close $fh;
+        }
         return ('NXDOMAIN', [], [], [], { aa => 1 }) unless $rr{$n};
+        return ('NXDOMAIN', [], [ Net::DNS::RR->new("$n. $rr{$n}{NXDOMAIN} IN SOA "
+            . "ns.test. hostmaster.test. 1 3600 600 86400 $rr{$n}{NXDOMAIN}") ], [],
+            { aa => 1 }) if defined $rr{$n}{NXDOMAIN};
         # { SERVFAIL => 1 }: a server failure; { SILENT => 1 }: no answer
         return ('SERVFAIL', [], [], [], {}) if $rr{$n}{SERVFAIL};
         return () if $rr{$n}{SILENT};
@@ -691,19 +703,20 @@ sub first_delivery_line {
     return $line // '';
 }
 
-# dns_rr - one resource record; TXT split into 255-octet strings; a
-# hash gives the fields as they are (MX { preference, exchange } with an
-# exchange that is not a host name, say)
+# dns_rr - one resource record (TTL 60 unless given); TXT split into
+# 255-octet strings; a hash gives the fields as they are (MX
+# { preference, exchange } with an exchange that is not a host name, say)
 sub dns_rr {
-    my ($name, $type, $value) = @_;
-    return Net::DNS::RR->new(name => $name, type => $type, ttl => 60, %$value)
+    my ($name, $type, $value, $ttl) = @_;
+    $ttl //= 60;
+    return Net::DNS::RR->new(name => $name, type => $type, ttl => $ttl, %$value)
         if ref $value eq 'HASH';
     if ($type eq 'TXT') {
         my @chunks = unpack('(A255)*', $value);
-        return Net::DNS::RR->new(name => $name, type => 'TXT', ttl => 60,
+        return Net::DNS::RR->new(name => $name, type => 'TXT', ttl => $ttl,
             txtdata => \@chunks);
     }
-    return Net::DNS::RR->new("$name. 60 IN $type $value");
+    return Net::DNS::RR->new("$name. $ttl IN $type $value");
 }
 
 # dkim_resolver - a Net::DNS::Resolver asking only our loopback server
