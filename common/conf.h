@@ -134,6 +134,8 @@ struct conf_queue {
 	time_t delay_warning;   /* DSN "delayed" after this; 0 = never */
 	time_t retention;       /* keep finished files this long; 0 = not */
 	int group_commit;       /* 1: commits of one loop round share a sync */
+	time_t job_timeout;     /* a job unanswered this long: its delivery
+	                           process is replaced, recipients deferred */
 };
 
 /* The http section: the send API, CORS and /readyz (postern-httpd(8)). */

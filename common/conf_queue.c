@@ -35,6 +35,7 @@ static cfg_opt_t queue_opts[] = {
 	CFG_INT_CB("delay_warning", 0, CFGF_NONE, conf_cb_duration),
 	CFG_INT_CB("retention", 0, CFGF_NONE, conf_cb_duration),
 	CFG_BOOL_CB("group_commit", cfg_true, CFGF_NONE, conf_cb_bool),
+	CFG_INT_CB("job_timeout", 3600, CFGF_NONE, conf_cb_window),
 	CFG_END()
 };
 
@@ -70,6 +71,7 @@ conf_queue_fill(struct conf *c, cfg_t *cfg)
 	c->queue.delay_warning = (time_t)cfg_getint(q, "delay_warning");
 	c->queue.retention = (time_t)cfg_getint(q, "retention");
 	c->queue.group_commit = cfg_getbool(q, "group_commit") ? 1 : 0;
+	c->queue.job_timeout = (time_t)cfg_getint(q, "job_timeout");
 }
 
 /* conf_queue_dump - the queue section */
@@ -90,4 +92,5 @@ conf_queue_dump(const struct conf *c, FILE *fp)
 	fprintf(fp, "queue.retention = %llds\n", (long long)c->queue.retention);
 	fprintf(fp, "queue.group_commit = %s\n",
 	    c->queue.group_commit ? "yes" : "no");
+	fprintf(fp, "queue.job_timeout = %llds\n", (long long)c->queue.job_timeout);
 }

@@ -18,7 +18,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_VERSION 4
+#define IPC_VERSION 5
 
 /* Envelope flags: the MAIL parameters delivery needs (IPC_QUEUED_MSG_COMMIT,
  * IPC_DELIVERY_JOB; stored in the message record, postern-queued(8)). */
@@ -28,6 +28,10 @@
                                    delivery infers them from the message */
 #define ENV_F_SMTPUTF8 0x2u     /* MAIL ... SMTPUTF8 (RFC 6531 3.4) */
 #define ENV_F_8BITMIME 0x4u     /* MAIL ... BODY=8BITMIME (RFC 6152) */
+
+/* IPC_MASTER_LINK_BROKEN reasons */
+#define IPC_LINK_VIOLATION 1u
+#define IPC_LINK_HUNG 2u
 
 /* IPC_QUEUED_CTL_REQUEST flags */
 #define IPC_CTL_F_MESSAGE 0x1u  /* show: pass the message file too */
@@ -53,9 +57,11 @@ enum ipc_type {
 	/* IPC_MASTER_READY: the child finished start-up. No payload. */
 	IPC_MASTER_READY = 10,
 	/* IPC_MASTER_LINK_BROKEN (queued only): u32 role, u32 index, u32 pid
-	 * as in IPC_QUEUED_NEW_LINK. That child broke the protocol on its
-	 * queue link, which queued closed; the master kills the child (if
-	 * that pid still is that child) and the restart gives it a new one. */
+	 * as in IPC_QUEUED_NEW_LINK, u32 reason (IPC_LINK_VIOLATION: that
+	 * child broke the protocol on its queue link, which queued closed;
+	 * IPC_LINK_HUNG: a delivery job stayed unanswered past
+	 * queue.job_timeout). The master kills the child (if that pid still
+	 * is that child) and the restart gives it a new link. */
 	IPC_MASTER_LINK_BROKEN = 11,
 
 	/* ---- smtpd/httpd <-> queued: receiving a message ---- */

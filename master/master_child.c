@@ -166,13 +166,14 @@ child_find(struct master *m, uint32_t role, uint32_t index, uint32_t pid)
 }
 
 /* child_link_broken - IPC_MASTER_LINK_BROKEN from queued: kill the child
- * that broke its queue link (unless it is already gone); the restart
- * gives it a fresh link. From any other child: a violation of its own. */
+ * that broke its queue link or hung on a delivery job (unless it is
+ * already gone); the restart gives it a fresh link. From any other
+ * child: a violation of its own. */
 static void
 child_link_broken(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 {
 	struct mchild *q = arg, *ch;
-	uint32_t role, index, pid;
+	uint32_t role, index, pid, reason;
 	char name[32];
 
 	if (msg->fd >= 0)
@@ -180,7 +181,9 @@ child_link_broken(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 	role = msg_get_u32(&msg->r);
 	index = msg_get_u32(&msg->r);
 	pid = msg_get_u32(&msg->r);
-	if (q->role != PROC_QUEUED || !msg_ok(&msg->r)) {
+	reason = msg_get_u32(&msg->r);
+	if (q->role != PROC_QUEUED || !msg_ok(&msg->r) ||
+	    (reason != IPC_LINK_VIOLATION && reason != IPC_LINK_HUNG)) {
 		log_warnx("%s (pid %d): unexpected IPC_MASTER_LINK_BROKEN; killing it",
 		    child_name(q, name, sizeof(name)), (int)q->pid);
 		if (q->pid > 0)
@@ -189,8 +192,9 @@ child_link_broken(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 	}
 	if ((ch = child_find(q->m, role, index, pid)) == NULL)
 		return;         /* it died meanwhile: its restart has a new link */
-	log_warnx("%s (pid %d) broke the queue link protocol; killing it",
-	    child_name(ch, name, sizeof(name)), (int)ch->pid);
+	log_warnx("%s (pid %d) %s; killing it", child_name(ch, name, sizeof(name)),
+	    (int)ch->pid, reason == IPC_LINK_HUNG ? "left a delivery job unanswered "
+	    "past queue.job_timeout" : "broke the queue link protocol");
 	kill(ch->pid, SIGKILL);
 }
 

@@ -224,6 +224,7 @@ queued_main(int argc, char **argv)
 	qretain_init();
 	qidx_open(qspool_index_dir());
 	qsched_init();
+	qwatchdog_init();
 	qcommit_init();
 	recover();
 	qcontrol_init();

@@ -13,6 +13,7 @@
  *   queued_event.c    state-change log lines and httpd events
  *   queued_retain.c   retention of finished message files
  *   queued_link.c     links to smtpd/httpd/delivery, per-role tables
+ *   queued_watchdog.c every delivery job bounded by queue.job_timeout
  *
  * The in-memory queue mirrors the index: one struct qmsg per message
  * record and one struct qrcpt per recipient record. Memory is rebuilt
@@ -113,6 +114,7 @@ struct qjob {
 	struct qdest *dest;             /* every recipient's destination */
 	uint32_t nrcpt;
 	uint32_t *rcpt;                 /* indexes into msg->rcpt[] */
+	int64_t sent;                   /* when it went to the link */
 };
 TAILQ_HEAD(qjob_list, qjob);
 
@@ -139,6 +141,8 @@ struct qlink {
 	struct qtxn_list txns;          /* receivers: open transactions */
 	struct qjob_list jobs;          /* delivery: jobs in flight */
 	unsigned njobs;
+	int replacing;                  /* the master was asked to replace
+	                                   this process: no new jobs */
 };
 
 /* Process-wide state, set up once by queued_main(). */
@@ -204,6 +208,11 @@ void qsched_kick(void);
 void qsched_run_pending(void);
 void qsched_result(struct ipc_chan *c, struct ipc_msg *m, void *arg);
 void qsched_link_closed(struct qlink *l);
+/* qsched_job_overdue - defer the recipients of a job left unanswered */
+void qsched_job_overdue(struct qjob *j);
+
+/* queued_watchdog.c - every delivery job bounded in time */
+void qwatchdog_init(void);
 /* qsched_first, qsched_next - walk every message (recovery) */
 struct qmsg *qsched_first(void);
 struct qmsg *qsched_next(struct qmsg *m);
@@ -287,6 +296,12 @@ void qcontrol_init(void);
 void qlink_control_new(struct ipc_chan *c, struct ipc_msg *m, void *arg);
 struct qlink *qlink_pick_delivery(void);
 unsigned qlink_count(enum proc_role role);
+/* qlink_each - fn(link, arg) for every link of a role */
+void qlink_each(enum proc_role role, void (*fn)(struct qlink *, void *),
+    void *arg);
+/* qlink_replace - ask the master to replace l's process (reason
+ * IPC_LINK_VIOLATION or IPC_LINK_HUNG); once per link */
+void qlink_replace(struct qlink *l, uint32_t reason);
 void qlink_flush_all(void);
 /* qlink_broadcast - send a frame to every link of a role, skipping links
  * with more than 'limit' bytes still queued; returns links sent to */

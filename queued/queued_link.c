@@ -75,22 +75,34 @@ role_link_for(uint32_t role)
 	return NULL;
 }
 
-/* link_report - l broke the protocol: count it and ask the master to
- * replace that process (IPC_MASTER_LINK_BROKEN) */
-static void
-link_report(const struct qlink *l)
+/* qlink_replace - ask the master to replace l's process
+ * (IPC_MASTER_LINK_BROKEN); once per link */
+void
+qlink_replace(struct qlink *l, uint32_t reason)
 {
 	struct msgbuf b;
 
-	log_warnx("%s (pid %u): link closed for a protocol violation; the "
-	    "master replaces it", l->name, l->pid);
-	stats_add(&stats->link_violations[l->role], 1);
+	if (l->replacing)
+		return;
+	l->replacing = 1;
 	msgbuf_init(&b);
 	msg_add_u32(&b, (uint32_t)l->role);
 	msg_add_u32(&b, l->index);
 	msg_add_u32(&b, l->pid);
+	msg_add_u32(&b, reason);
 	ipc_send(qenv.ch.control, IPC_MASTER_LINK_BROKEN, &b, -1);
 	msgbuf_free(&b);
+}
+
+/* link_report - l broke the protocol: count it and have its process
+ * replaced */
+static void
+link_report(struct qlink *l)
+{
+	log_warnx("%s (pid %u): link closed for a protocol violation; the "
+	    "master replaces it", l->name, l->pid);
+	stats_add(&stats->link_violations[l->role], 1);
+	qlink_replace(l, IPC_LINK_VIOLATION);
 }
 
 /* link_closed - the peer closed or died, or broke the protocol: clean
@@ -149,9 +161,22 @@ qlink_pick_delivery(void)
 	struct qlink *l, *best = NULL;
 
 	TAILQ_FOREACH(l, &links, entry)
-		if (l->role == PROC_DELIVERY && (best == NULL || l->njobs < best->njobs))
+		if (l->role == PROC_DELIVERY && !l->replacing &&
+		    (best == NULL || l->njobs < best->njobs))
 			best = l;
 	return best;
+}
+
+/* qlink_each - fn(link, arg) for every link of a role; fn must not
+ * close the link */
+void
+qlink_each(enum proc_role role, void (*fn)(struct qlink *, void *), void *arg)
+{
+	struct qlink *l;
+
+	TAILQ_FOREACH(l, &links, entry)
+		if (l->role == role)
+			fn(l, arg);
 }
 
 /* qlink_count - live links of a role */

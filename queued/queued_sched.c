@@ -609,6 +609,7 @@ job_send(struct qmsg *m, struct qlink *l, int64_t now)
 	}
 	j = job_collect(m, d, now, &attempt);
 	j->link = l;
+	j->sent = now;
 	for (i = 0; i < j->nrcpt; i++) {
 		m->rcpt[j->rcpt[i]].job = j;
 		m->rcpt[j->rcpt[i]].wait_until = 0;
@@ -1068,6 +1069,31 @@ qsched_result(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 		    l->name, (unsigned long long)jobid, id);
 		free(res);
 		return;
+	}
+	job_finish(j, res, n);
+	free(res);
+	qsched_kick();
+}
+
+/* qsched_job_overdue - j stayed unanswered past queue.job_timeout: its
+ * recipients are deferred (4.4.1, the destination backs off as after a
+ * failed connection) and a late result for it is ignored as unknown */
+void
+qsched_job_overdue(struct qjob *j)
+{
+	struct rcpt_result *res = xcalloc(j->nrcpt ? j->nrcpt : 1, sizeof(*res));
+	uint32_t i, n = 0;
+
+	for (i = 0; i < j->nrcpt; i++) {
+		if (j->msg->rcpt[j->rcpt[i]].job != j)
+			continue;
+		res[n].index = j->rcpt[i];
+		res[n].cls = 4;
+		res[n].dsn = "4.4.1";
+		res[n].relay = j->link->name;
+		res[n].reply = "the delivery did not finish within queue.job_timeout; "
+		    "the delivery process is replaced";
+		res[n++].note = "";
 	}
 	job_finish(j, res, n);
 	free(res);

@@ -239,7 +239,7 @@ sub conf_queue_text {
     }
     # optional ones, written only when given
     for my $k (qw(destination_concurrency destination_rate delay_warning
-        retention group_commit)) {
+        retention group_commit job_timeout)) {
         $t .= "\t$k = $o->{$k}\n" if defined $o->{$k};
     }
     return $t . "}\n";
