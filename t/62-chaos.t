@@ -82,11 +82,14 @@ for my $c (0 .. $CLIENTS - 1) {
     push @clients, $pid;
 }
 
-# the killer: a random child every ~0.5 s, the master at 1/3 and 2/3
+# the killer: a random child each time another N/50 messages were
+# acknowledged (at most every 0.5 s), the master at 1/3 and 2/3. Paced by
+# progress, not by the clock, so that a slow machine (the ASan build beside
+# other work) sees as many kills per message as a fast one.
 my %kills;
 my $restarts = 0;
 my %left = map { $_ => 1 } @clients;
-my $round = 0;
+my $last_kill = 0;
 while (%left && time() < $deadline + 5) {
     sleep(0.5);
     for my $p (keys %left) { delete $left{$p} if waitpid($p, POSIX::WNOHANG()) != 0 }
@@ -102,7 +105,8 @@ while (%left && time() < $deadline + 5) {
         $restarts++;
         next;
     }
-    next if ++$round % 2;
+    next if $n - $last_kill < $N / 50;
+    $last_kill = $n;
     my @kids = $pm->children or next;
     my $victim = $kids[int(rand(@kids))];
     my $role = Postern::Test::Server::child_role($victim) // "child";
