@@ -32,6 +32,9 @@ enum transport_type {
 /* smtpd listener modes and AUTH policies (postern-smtpd(8)) */
 enum conf_listen_mode { LISTEN_MODE_SMTP = 0, LISTEN_MODE_SMTPS };
 enum conf_auth_policy { LISTEN_AUTH_OFF = 0, LISTEN_AUTH_OPTIONAL, LISTEN_AUTH_REQUIRED };
+/* what a bare LF in message content is (smtpd_forbid_bare_newline;
+ * BARE_LF_ALLOW is what a client in the exclusions gets) */
+enum conf_bare_lf { BARE_LF_REJECT = 0, BARE_LF_NORMALIZE, BARE_LF_ALLOW };
 
 /* smtpd_client_allow / a listener's client_allow: who may connect
  * (both empty: anyone); see postern-smtpd(8) "Ingress allow-list". */
@@ -55,6 +58,8 @@ struct conf_listen {
 	char *tls_cert;         /* resolved: the listener's or the global; "" = none */
 	char *tls_key;
 	struct conf_client_allow client_allow; /* empty = the global list */
+	int bare_lf;            /* enum conf_bare_lf: its own, or the global */
+	struct netlist bare_lf_exclusions; /* empty = the global list */
 };
 
 /* A smtp_user section or users_file line: an AUTH identity (smtpd). */
@@ -201,6 +206,8 @@ struct conf {
 	struct conf_client_allow client_allow; /* smtpd_client_allow */
 	int sender_local_only;  /* unauthenticated, untrusted: MAIL FROM a
 	                           relay domain, the hostname or <> only */
+	int bare_lf;            /* smtpd_forbid_bare_newline (conf_bare_lf) */
+	struct netlist bare_lf_exclusions; /* ..._exclusions */
 
 	struct conf_queue queue;
 
@@ -245,6 +252,11 @@ int conf_is_relay_domain(const struct conf *c, const char *domain);
  * it has entries, else the global one (maybe empty: anyone) */
 const struct conf_client_allow *conf_client_allow_for(const struct conf *c,
     size_t i);
+/* conf_bare_lf_for - how listener i treats a bare LF from a client at
+ * sa: its (or the global) smtpd_forbid_bare_newline, or BARE_LF_ALLOW
+ * when sa lies in its (or the global) exclusions */
+enum conf_bare_lf conf_bare_lf_for(const struct conf *c, size_t i,
+    const struct sockaddr *sa);
 /* conf_dump - print the effective configuration (posternctl) */
 void conf_dump(const struct conf *c, FILE *fp);
 

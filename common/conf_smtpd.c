@@ -63,6 +63,10 @@ static const struct {
 } smtpd_words[] = {
 	{ "mode", { "smtp", "smtps", NULL, NULL }, "smtp or smtps" },
 	{ "auth", { "off", "optional", "required", NULL }, "off, optional or required" },
+	{ "smtpd_forbid_bare_newline", { "reject", "normalize", NULL, NULL },
+	    "reject or normalize" },
+	{ "forbid_bare_newline", { "", "reject", "normalize", NULL },
+	    "reject, normalize or \"\" (smtpd_forbid_bare_newline)" },
 };
 
 /* word_index - position of value among the words of option name, or -1 */
@@ -108,6 +112,9 @@ static cfg_opt_t listen_opts[] = {
 	CFG_STR_CB("tls_cert", "", CFGF_NONE, conf_cb_string),
 	CFG_STR_CB("tls_key", "", CFGF_NONE, conf_cb_string),
 	CFG_STR_LIST_CB("client_allow", "{}", CFGF_NONE, cb_client_allow),
+	CFG_STR_CB("forbid_bare_newline", "", CFGF_NONE, cb_word),
+	CFG_STR_LIST_CB("forbid_bare_newline_exclusions", "{}", CFGF_NONE,
+	    conf_cb_cidr),
 	CFG_END()
 };
 
@@ -140,6 +147,9 @@ cfg_opt_t conf_smtpd_top[] = {
 	CFG_INT_CB("smtpd_client_message_window", 60, CFGF_NONE, conf_cb_window),
 	CFG_STR_LIST_CB("smtpd_client_allow", "{}", CFGF_NONE, cb_client_allow),
 	CFG_BOOL_CB("smtpd_sender_local_only", cfg_false, CFGF_NONE, conf_cb_bool),
+	CFG_STR_CB("smtpd_forbid_bare_newline", "normalize", CFGF_NONE, cb_word),
+	CFG_STR_LIST_CB("smtpd_forbid_bare_newline_exclusions", "{}", CFGF_NONE,
+	    conf_cb_cidr),
 	CFG_SEC("smtp_user", smtp_user_opts, CONF_SEC_FLAGS),
 	CFG_END()
 };
@@ -389,6 +399,17 @@ conf_fill_client_allow(struct conf_client_allow *a, cfg_t *sec, const char *name
 	}
 }
 
+/* conf_fill_nets - the validated networks of list option name of sec */
+static void
+conf_fill_nets(struct netlist *l, cfg_t *sec, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg_size(sec, name); i++)
+		if (netlist_add(l, cfg_getnstr(sec, name, (unsigned)i)) == -1)
+			panic("conf: validated network failed to parse");
+}
+
 /* conf_free_client_allow - what conf_fill_client_allow allocated */
 static void
 conf_free_client_allow(struct conf_client_allow *a)
@@ -412,6 +433,23 @@ conf_client_allow_for(const struct conf *c, size_t i)
 	return l->nets.n > 0 || l->nnames > 0 ? l : &c->client_allow;
 }
 
+/* conf_bare_lf_for - listener i's bare LF rule for a client at sa */
+enum conf_bare_lf
+conf_bare_lf_for(const struct conf *c, size_t i, const struct sockaddr *sa)
+{
+	const struct netlist *ex = &c->bare_lf_exclusions;
+	int mode = c->bare_lf;
+
+	if (i < c->nlisten) {
+		mode = c->listen[i].bare_lf;
+		if (c->listen[i].bare_lf_exclusions.n > 0)
+			ex = &c->listen[i].bare_lf_exclusions;
+	}
+	if (sa != NULL && netlist_match(ex, sa))
+		return BARE_LF_ALLOW;
+	return mode == BARE_LF_REJECT ? BARE_LF_REJECT : BARE_LF_NORMALIZE;
+}
+
 /* conf_fill_listen_smtpd - one listener's smtpd options; -1 (error set)
  * when TLS is needed but no readable certificate is configured */
 static int
@@ -425,6 +463,11 @@ conf_fill_listen_smtpd(struct conf *c, struct conf_listen *l, cfg_t *s, cfg_t *c
 	l->submission = cfg_getbool(s, "submission") == cfg_true;
 	l->debug = cfg_getbool(s, "debug") == cfg_true;
 	conf_fill_client_allow(&l->client_allow, s, "client_allow");
+	l->bare_lf = word_index("forbid_bare_newline", cfg_getstr(s,
+	    "forbid_bare_newline")) - 1;
+	if (l->bare_lf < 0)
+		l->bare_lf = c->bare_lf;
+	conf_fill_nets(&l->bare_lf_exclusions, s, "forbid_bare_newline_exclusions");
 	l->tls_cert = listen_tls_file(s, cfg, "tls_cert", cwd);
 	l->tls_key = listen_tls_file(s, cfg, "tls_key", cwd);
 	if (*l->tls_key == '\0' && *l->tls_cert != '\0') {
@@ -462,10 +505,7 @@ conf_fill_policy(struct conf *c, cfg_t *cfg)
 		c->listen[i].name = xstrdup(cfg_title(s));
 		c->listen[i].address = xstrdup(cfg_getstr(s, "address"));
 	}
-	for (i = 0; i < cfg_size(cfg, "trusted_networks"); i++)
-		if (netlist_add(&c->trusted_networks, cfg_getnstr(cfg, "trusted_networks",
-		    (unsigned)i)) == -1)
-			panic("conf: validated network failed to parse");
+	conf_fill_nets(&c->trusted_networks, cfg, "trusted_networks");
 	c->nrelay_domains = cfg_size(cfg, "relay_domains");
 	c->relay_domains = xcalloc(c->nrelay_domains + 1, sizeof(char *));
 	for (i = 0; i < c->nrelay_domains; i++)
@@ -499,6 +539,10 @@ conf_smtpd_fill(struct conf *c, cfg_t *cfg, const char *cwd)
 	    "smtpd_client_message_window");
 	conf_fill_client_allow(&c->client_allow, cfg, "smtpd_client_allow");
 	c->sender_local_only = cfg_getbool(cfg, "smtpd_sender_local_only") == cfg_true;
+	c->bare_lf = word_index("smtpd_forbid_bare_newline", cfg_getstr(cfg,
+	    "smtpd_forbid_bare_newline"));
+	conf_fill_nets(&c->bare_lf_exclusions, cfg,
+	    "smtpd_forbid_bare_newline_exclusions");
 	for (i = 0; i < c->nlisten; i++)
 		if (conf_fill_listen_smtpd(c, &c->listen[i],
 		    cfg_getnsec(cfg, "listen", (unsigned)i), cfg, cwd) == -1)
@@ -518,8 +562,10 @@ conf_smtpd_free(struct conf *c)
 		free(c->listen[i].tls_cert);
 		free(c->listen[i].tls_key);
 		conf_free_client_allow(&c->listen[i].client_allow);
+		netlist_free(&c->listen[i].bare_lf_exclusions);
 	}
 	conf_free_client_allow(&c->client_allow);
+	netlist_free(&c->bare_lf_exclusions);
 	for (i = 0; i < c->nusers; i++) {
 		free(c->users[i].name);
 		explicit_bzero(c->users[i].password, strlen(c->users[i].password));
@@ -608,6 +654,11 @@ conf_dump_policy(const struct conf *c, FILE *fp)
 	}
 	fprintf(fp, "\nsmtpd_sender_local_only = %s\n",
 	    c->sender_local_only ? "yes" : "no");
+	fprintf(fp, "smtpd_forbid_bare_newline = %s\n",
+	    smtpd_words[2].words[c->bare_lf & 1]);
+	fprintf(fp, "smtpd_forbid_bare_newline_exclusions =");
+	conf_dump_nets(&c->bare_lf_exclusions, fp);
+	fputc('\n', fp);
 }
 
 /* conf_smtpd_dump - the smtpd options, listeners and users (user names
@@ -629,6 +680,11 @@ conf_smtpd_dump(const struct conf *c, FILE *fp)
 		fprintf(fp, "listen.%s.require_tls = %s\n", l->name, l->require_tls ?
 		    "yes" : "no");
 		fprintf(fp, "listen.%s.tls_cert = %s\n", l->name, l->tls_cert);
+		fprintf(fp, "listen.%s.forbid_bare_newline = %s\n", l->name,
+		    smtpd_words[2].words[l->bare_lf & 1]);
+		fprintf(fp, "listen.%s.forbid_bare_newline_exclusions =", l->name);
+		conf_dump_nets(&l->bare_lf_exclusions, fp);
+		fputc('\n', fp);
 	}
 	for (i = 0; i < c->nusers; i++)
 		fprintf(fp, "smtp_user.%s.sender_domains = %zu\n", c->users[i].name,

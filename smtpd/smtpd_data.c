@@ -15,15 +15,23 @@
  * message but BDAT LAST). Everything else is shared.
  *
  * Rules (see postern-smtpd(8)):
- *  - A line ends only at CR LF. End of data is exactly CR LF "." CR LF,
- *    where the first CR LF ends the previous line (or is the one of the
- *    DATA command). A bare CR or bare LF never ends a line nor the
- *    message; a message containing one is refused after its end with
- *    550 5.6.11 (so "\n.\r\n" smuggling cannot split one message in two,
- *    and nothing we relay can be read differently by the next hop). BDAT
- *    content follows the same rule; a CR LF split between two chunks is
- *    still one CR LF, and a last line without CR LF at the end of BDAT
- *    LAST is completed with one.
+ *  - A line ends at CR LF. End of data is exactly CR LF "." CR LF, where
+ *    the first CR LF ends the previous line (or is the one of the DATA
+ *    command). A bare CR never ends a line nor the message; a message
+ *    containing one is refused after its end with 550 5.6.11. A bare LF
+ *    is what smtpd_forbid_bare_newline says (Postfix's semantics):
+ *    "normalize" (the default): it ends the line, which is stored with
+ *    CR LF, but it never takes part in an end of data: "." CR LF after
+ *    a bare LF, and "." LF anywhere, are a line holding "." (unstuffed:
+ *    an empty line), so no smuggling variant splits one message in two;
+ *    "reject": it is kept and the message refused with 550 5.6.11; a
+ *    client in the exclusions: it ends a line and "." LF or a "." line
+ *    after a bare LF ends the data too (Postfix's "no", for legacy
+ *    clients an operator trusts). Nothing stored has a bare CR or LF,
+ *    so nothing we relay can be read differently by the next hop. BDAT
+ *    content follows the same line rules; a CR LF split between two
+ *    chunks is still one CR LF, and a last line without CR LF at the
+ *    end of BDAT LAST is completed with one.
  *  - A text line over 1000 octets with its CR LF (RFC 5321 4.5.3.1.6,
  *    counted after unstuffing): 500 5.5.2. The line is not buffered: its
  *    bytes are counted and dropped.
@@ -93,6 +101,8 @@ enum data_state {
 struct smtpd_data {
 	int fd;                 /* the spool file, O_WRONLY */
 	int raw;                /* BDAT: no dot handling, no end of data */
+	enum conf_bare_lf lf;   /* what a bare LF is for this client */
+	int after_lf;           /* the last line ended with a bare LF */
 	enum data_state st;
 	unsigned flags;
 	int werrno;             /* errno of the failed write */
@@ -238,9 +248,48 @@ data_text(struct smtpd_data *d, const char *p, size_t n)
 		d->st = DS_CR;
 		return 1;
 	}
-	/* a bare LF or a NUL: kept as it is, refused at the end */
+	if (p[0] == '\n' && d->lf != BARE_LF_REJECT) {
+		/* normalized: the line ends as at CR LF */
+		data_eol(d);
+		d->st = DS_BOL;
+		d->after_lf = 1;
+		return 1;
+	}
+	/* a bare LF (reject) or a NUL: kept as it is, refused at the end */
 	d->flags |= p[0] == '\n' ? DF_BARE : DF_NUL;
 	data_emit(d, p, 1);
+	return 1;
+}
+
+/* data_dot - DS_DOT or DS_DOTCR (a "." at the start of a line, maybe a
+ * CR after it) and byte c: 1 if c ends the data; else the next state,
+ * DS_TEXT when c is to be looked at again as text */
+static int
+data_dot(struct smtpd_data *d, char c)
+{
+	if (d->st == DS_DOT) {
+		if (c == '\r')
+			d->st = DS_DOTCR;
+		else if (c == '\n' && d->lf == BARE_LF_ALLOW)
+			return 1;
+		else
+			d->st = DS_TEXT;        /* unstuffing: the dot goes */
+		return 0;
+	}
+	if (c != '\n') {
+		/* "." then a bare CR: not the end */
+		d->flags |= DF_BARE;
+		data_emit(d, "\r", 1);
+		d->st = DS_TEXT;
+		return 0;
+	}
+	if (d->after_lf && d->lf == BARE_LF_NORMALIZE) {
+		/* LF "." CR LF: a line holding the (unstuffed) dot */
+		data_eol(d);
+		d->st = DS_BOL;
+		d->after_lf = 0;
+		return 0;
+	}
 	return 1;
 }
 
@@ -260,6 +309,7 @@ data_scan(struct smtpd_data *d, const char *p, size_t n, int *done)
 			if (p[i] == '\n') {
 				data_eol(d);
 				d->st = DS_BOL;
+				d->after_lf = 0;
 				i++;
 			} else {
 				/* bare CR; look at this byte again as text */
@@ -276,21 +326,13 @@ data_scan(struct smtpd_data *d, const char *p, size_t n, int *done)
 				d->st = DS_TEXT;
 			break;
 		case DS_DOT:
-			if (p[i] == '\r') {
-				d->st = DS_DOTCR;
-				i++;
-			} else
-				d->st = DS_TEXT;        /* unstuffing: the dot goes */
-			break;
 		case DS_DOTCR:
-			if (p[i] == '\n') {
+			if (data_dot(d, p[i])) {
 				*done = 1;
 				return i + 1;
 			}
-			/* "." then a bare CR: not the end */
-			d->flags |= DF_BARE;
-			data_emit(d, "\r", 1);
-			d->st = DS_TEXT;
+			if (d->st != DS_TEXT)
+				i++;
 			break;
 		}
 	}
@@ -366,6 +408,9 @@ data_start(struct session *s, int fd)
 	d = xmalloc(sizeof(*d));
 	d->fd = fd;
 	d->raw = s->bdat;
+	d->lf = conf_bare_lf_for(smtpd.conf, (size_t)s->listener,
+	    (const struct sockaddr *)&s->ss);
+	d->after_lf = 0;
 	d->st = DS_BOL;         /* the DATA command's CR LF precedes the body */
 	d->flags = 0;
 	d->werrno = 0;

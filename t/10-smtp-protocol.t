@@ -4,8 +4,9 @@
 # command sequencing (503), address tricks (501), unknown verbs and long
 # lines (500), VRFY/NOOP/RSET/HELP, SIZE limits (552), the relay rule
 # (554 5.7.1 from an untrusted client), PIPELINING, bare LF in data
-# (550, nothing queued), the error limit (421), and an enhanced status
-# code on every reply that must carry one (RFC 2034).
+# with smtpd_forbid_bare_newline = reject (550, nothing queued; the
+# default, normalize, is in t/18), the error limit (421), and an
+# enhanced status code on every reply that must carry one (RFC 2034).
 # 127.0.0.1 is deliberately NOT trusted here (trusted_networks =
 # 192.0.2.0/24) and only example.net is a relay domain.
 use strict;
@@ -20,6 +21,7 @@ my $conf = write_config(
     relay_domains => ['example.net'],
     max_message_size => '10K',
     max_recipients => 3,
+    extra => 'smtpd_forbid_bare_newline = reject',
 );
 my $pm = start_postern($conf);
 my $port = $pm->smtp_port;

@@ -11,7 +11,8 @@
 # exactly its size, also when it arrives in two writes (the chunk holds
 # "QUIT": were it run, the session would end); DATA
 # after BDAT is 503 and aborts; the size limit gives 552 5.3.4 at the end
-# of the chunk that crosses it; bare LF and NUL are refused as for DATA;
+# of the chunk that crosses it; a bare LF is normalized to CR LF as for
+# DATA (smtpd_forbid_bare_newline's default), bare CR and NUL refused;
 # RSET and a client that leaves mid-chunk leave nothing queued; a BDAT
 # message is delivered with its Received: header and a DKIM signature
 # that verifies.
@@ -234,8 +235,15 @@ reply_is($s->reply, 250, '2.0.0', '... its chunk discarded');
 ok(not_delivered($tag), 'nothing over the limit was queued');
 
 # ---- bare LF, NUL, long lines in BDAT content
-for my $case (['bare LF', "a\nb\r\n", 550, '5.6.11'],
-    ['bare CR at the end', "a\r", 550, '5.6.11'],
+$tag = unique_tag('lf');
+ok(envelope($s), 'MAIL, RCPT');
+$m = msg($tag, "a\nb\n.\n..c\r\n");
+$s->send('BDAT ' . length($m) . " LAST\r\n$m");
+reply_is($s->reply, 250, '2.0.0', 'BDAT with bare LF: normalized, 250');
+my $lfmsg = delivered($tag);
+like(content($lfmsg), qr/\n\na\nb\n\.\n\.\.c\n\z/,
+    '... one line per LF, dots untouched (BDAT is not dot-stuffed)');
+for my $case (['bare CR at the end', "a\r", 550, '5.6.11'],
     ['NUL', "a\0b\r\n", 550, '5.6.0'],
     ['a line of 999 octets', ('l' x 999) . "\r\n", 500, '5.5.2']) {
     my ($name, $body, $code, $enh) = @$case;

@@ -18,7 +18,12 @@
 #     every fake end-of-data variant followed by a pipelined MAIL/RCPT/
 #     DATA inside the data gets exactly the expected replies, the session
 #     stays in step (the next NOOP gets its own 250 2.0.0 and nothing
-#     else), and at most one message per variant reaches the maildir.
+#     else), and at most one message per variant reaches the maildir;
+#     on a listener with the default (normalize: a bare LF ends a line,
+#     never the data, so the smuggled commands are message text, stored
+#     with CR LF) and on one with forbid_bare_newline = reject (550
+#     5.6.11). A client in forbid_bare_newline_exclusions (Postfix's
+#     "no") may end its data with "." LF after LF lines.
 #  3. Line limits: 512 octets with CR LF accepted, 513 refused with 500
 #     5.5.2, and the session stays in step.
 # (STARTTLS with pipelined commands, CVE-2011-0411, is in t/11.)
@@ -38,7 +43,7 @@ my $salt = substr(unique_tag('s') =~ s/[^A-Za-z0-9]//gr, 0, 16);
 my $hash = crypt('alice-secret', "\$6\$$salt\$");
 like($hash, qr/^\$6\$/, 'sha512-crypt hash made');
 
-my %port = map { $_ => free_port() } qw(main tls sub req off);
+my %port = map { $_ => free_port() } qw(main tls sub req off rej excl);
 my $extra = "smtp_user alice {\n\tpassword = \"$hash\"\n}\n"
     . "auth_failure_limit = 3\n"
     . listen_section('main', "127.0.0.1:$port{main}", auth_cleartext => 'yes')
@@ -48,7 +53,10 @@ my $extra = "smtp_user alice {\n\tpassword = \"$hash\"\n}\n"
         tls_key => "\"$key\"", require_tls => 'yes')
     . listen_section('req', "127.0.0.1:$port{req}", auth => 'required',
         auth_cleartext => 'yes')
-    . listen_section('off', "127.0.0.1:$port{off}", auth => 'off');
+    . listen_section('off', "127.0.0.1:$port{off}", auth => 'off')
+    . listen_section('rej', "127.0.0.1:$port{rej}", forbid_bare_newline => 'reject')
+    . listen_section('excl', "127.0.0.1:$port{excl}",
+        forbid_bare_newline_exclusions => '{ "127.0.0.0/8" }');
 # 127.0.0.1 is not trusted: only example.net is reachable without AUTH
 my $conf = write_config(smtp_port => 0, trusted_networks => ['192.0.2.0/24'],
     relay_domains => ['example.net'], max_message_size => '10K',
@@ -186,7 +194,7 @@ my $r = remember('main', '<end of data>', $c->reply);
 ok($r->{code} == 250 && ($r->{enh} // '') eq '2.0.0', 'message accepted: 250 2.0.0')
     or diag($r->{text});
 for my $case (["size", join('', ('z' x 70 . "\r\n") x 200), 552, '5.3.4'],
-              ["bare LF", "one\ntwo\r\n", 550, '5.6.11'],
+              ["bare CR", "one\rtwo\r\n", 550, '5.6.11'],
               ["NUL", "nul\0here\r\n", 550, '5.6.0']) {
     my ($what, $body, $code, $enh) = @$case;
     is_reply($c, 'MAIL FROM:<a@example.org>', 250, '2.1.0', "MAIL for $what");
@@ -317,58 +325,92 @@ is($lock->{enh}, '4.7.0', 'AUTH lock-out: 4.7.0');
 # the DATA 354, in order, and how many messages the variant may queue.
 my $smuggle = "MAIL FROM:<evil\@example.org>\r\nRCPT TO:<user\@example.net>\r\n"
     . "DATA\r\nSubject: %s-smuggled\r\n\r\nsmuggled\r\n.\r\n";
+my $refused = [[[550, '5.6.11']], 0, 0];
+# normalize: the whole text, smuggled commands included, is one message
+my $whole = [[[250, '2.0.0']], 1, 1];
 my @variants = (
-    # [name, fake terminator, [[code, enh]...], messages queued]
-    ['<LF>.<LF>', "\n.\n", [[550, '5.6.11']], 0],
-    ['<LF>.<CR><LF>', "\n.\r\n", [[550, '5.6.11']], 0],
-    ['<CR><LF>.<LF>', "\r\n.\n", [[550, '5.6.11']], 0],
-    ['<CR>.<CR><LF>', "\r.\r\n", [[550, '5.6.11']], 0],
-    ['<CR><LF>.<CR>', "\r\n.\r", [[550, '5.6.11']], 0],
-    ['<CR>.<CR>', "\r.\r", [[550, '5.6.11']], 0],
-    ['<LF>.<CR>', "\n.\r", [[550, '5.6.11']], 0],
-    ['bare <CR>', "\r", [[550, '5.6.11']], 0],
-    ['bare <LF>', "\n", [[550, '5.6.11']], 0],
-    ['<NUL>', "\r\n\0.\r\n", [[550, '5.6.0']], 0],
+    # [name, fake terminator, {listener => [[[code, enh]...], messages
+    #  queued, whether the part with the fake terminator is in one]}]
+    ['<LF>.<LF>', "\n.\n", { rej => $refused, main => $whole }],
+    ['<LF>.<CR><LF>', "\n.\r\n", { rej => $refused, main => $whole }],
+    ['<CR><LF>.<LF>', "\r\n.\n", { rej => $refused, main => $whole }],
+    ['<CR>.<CR><LF>', "\r.\r\n", { rej => $refused, main => $refused }],
+    ['<CR><LF>.<CR>', "\r\n.\r", { rej => $refused, main => $refused }],
+    ['<CR>.<CR>', "\r.\r", { rej => $refused, main => $refused }],
+    ['<LF>.<CR>', "\n.\r", { rej => $refused, main => $refused }],
+    ['bare <CR>', "\r", { rej => $refused, main => $refused }],
+    ['bare <LF>', "\n", { rej => $refused, main => $whole }],
+    ['<NUL>', "\r\n\0.\r\n", { map { $_ => [[[550, '5.6.0']], 0, 0] } qw(rej main) }],
     # a real end of data after a bare CR: everyone agrees it ends here;
     # the message is refused, the pipelined transaction is a new one
-    ['<CR><CR><LF>.<CR><LF>', "\r\r\n.\r\n",
-        [[550, '5.6.11'], [250, '2.1.0'], [250, '2.1.5'], [354, undef],
-         [250, '2.0.0']], 1],
+    ['<CR><CR><LF>.<CR><LF>', "\r\r\n.\r\n", { map { $_ => [[[550, '5.6.11'],
+        [250, '2.1.0'], [250, '2.1.5'], [354, undef], [250, '2.0.0']], 1, 0] }
+        qw(rej main) }],
 );
 my %tag;
 for my $i (0 .. $#variants) {
-    my ($name, $fake, $want, $n) = @{ $variants[$i] };
-    my $t = $tag{$i} = unique_tag("smuggle$i");
-    $c = conn('main');
-    say_($c, 'EHLO client.test');
-    say_($c, 'MAIL FROM:<sender@example.org>');
-    say_($c, 'RCPT TO:<user@example.net>');
-    my $d = say_($c, 'DATA');
-    is($d->{code}, 354, "$name: DATA 354");
-    $c->send("Subject: $t-first\r\n\r\nbody$fake" . sprintf($smuggle, $t));
-    my @got = map { remember('main', "<$name>", $c->reply(5)) } 1 .. @$want;
-    is_deeply([ map { [ $_->{code}, $_->{enh} ] } @got ], $want,
-        "$name: replies " . join(', ', map { $_->[0] } @$want))
-        or diag(join("\n", map { "$_->{code} $_->{text}" } @got));
-    my $noop = say_($c, 'NOOP');
-    ok($noop->{code} == 250 && ($noop->{enh} // '') eq '2.0.0' && $noop->{text} eq '2.0.0 Ok',
-        "$name: in step (NOOP gets its own 250 2.0.0 Ok)")
-        or diag("$noop->{code} $noop->{text}");
-    ok($c->quiet(0.3), "$name: no further reply");
-    say_($c, 'QUIT');
-    $c->close;
+    for my $l (qw(main rej)) {
+        my ($name, $fake, $by) = @{ $variants[$i] };
+        my $want = $by->{$l}[0];
+        $name = "$l: $name";
+        my $t = $tag{"$i$l"} = unique_tag("smuggle$i$l");
+        $c = conn($l);
+        say_($c, 'EHLO client.test');
+        say_($c, 'MAIL FROM:<sender@example.org>');
+        say_($c, 'RCPT TO:<user@example.net>');
+        my $d = say_($c, 'DATA');
+        is($d->{code}, 354, "$name: DATA 354");
+        $c->send("Subject: $t-first\r\n\r\nbody$fake" . sprintf($smuggle, $t));
+        my @got = map { remember($l, "<$name>", $c->reply(5)) } 1 .. @$want;
+        is_deeply([ map { [ $_->{code}, $_->{enh} ] } @got ], $want,
+            "$name: replies " . join(', ', map { $_->[0] } @$want))
+            or diag(join("\n", map { "$_->{code} $_->{text}" } @got));
+        my $noop = say_($c, 'NOOP');
+        ok($noop->{code} == 250 && ($noop->{enh} // '') eq '2.0.0'
+            && $noop->{text} eq '2.0.0 Ok', "$name: in step (NOOP gets its own 250 2.0.0 Ok)")
+            or diag("$noop->{code} $noop->{text}");
+        ok($c->quiet(0.3), "$name: no further reply");
+        say_($c, 'QUIT');
+        $c->close;
+    }
 }
+
+# ---- exclusions: a legacy client's LF lines and "." LF end the data
+my $legacy = unique_tag('legacy');
+$c = conn('excl');
+say_($c, 'EHLO client.test');
+say_($c, 'MAIL FROM:<sender@example.org>');
+say_($c, 'RCPT TO:<user@example.net>');
+is(say_($c, 'DATA')->{code}, 354, 'excluded client: DATA 354');
+$c->send("Subject: $legacy\n\nline one\n..dotted\n.\nNOOP\r\n");
+$r = remember('excl', '<LF>.<LF>', $c->reply(5));
+is($r->{code}, 250, 'excluded client: "." LF ends the data: 250');
+$r = remember('excl', 'NOOP', $c->reply(5));
+is($r->{code}, 250, 'excluded client: the next line is a command again');
+say_($c, 'QUIT');
+$c->close;
+
 ok(wait_for(sub { !spool_files($pm->spool) }, 15, 'spool empty'),
     'every accepted message delivered');
 my @mail = map { slurp($_) // '' } maildir_files($maildir);
 for my $i (0 .. $#variants) {
-    my ($name, $n) = @{ $variants[$i] }[0, 3];
-    my $found = grep { /\Q$tag{$i}\E/ } @mail;
-    is($found, $n, "$name: $n message(s) queued");
-    ok($found <= 1, "$name: never two");
-    is(scalar(grep { /\Q$tag{$i}-first\E/ } @mail), 0,
-        "$name: the message with the fake terminator was not queued");
+    for my $l (qw(main rej)) {
+        my ($name, $by) = @{ $variants[$i] }[0, 2];
+        my ($n, $first) = @{ $by->{$l} }[1, 2];
+        $name = "$l: $name";
+        my @found = grep { /\Q$tag{"$i$l"}\E/ } @mail;
+        is(scalar(@found), $n, "$name: $n message(s) queued");
+        ok(@found <= 1, "$name: never two");
+        is(scalar(grep { /\Q$tag{"$i$l"}-first\E/ } @mail), $first,
+            "$name: the part with the fake terminator " . ($first ? 'is' : 'is not')
+            . ' in it');
+        # the maildir has LF line ends: a CR would be a bare one kept
+        ok(!grep({ /\r/ } @found), "$name: no bare CR kept");
+    }
 }
+my ($lm) = grep { /\Q$legacy\E/ } @mail;
+like($lm // '', qr/\n\nline one\n\.dotted\n\z/,
+    'excluded client: lines unstuffed, ended at "." LF');
 is(scalar(grep { /\Q$okmark\E/ } @mail), 1, 'the good message of part 1 arrived');
 
 # ---- shutdown: an idle session gets 421 4.3.2

@@ -22,6 +22,8 @@ is($st >> 8, 0, 'dump-config exits 0') or diag($err);
 like($out, qr/^hostname = "?postern\.test"?$/m, 'dump-config prints hostname = postern.test');
 like($out, qr/^max_message_size = /m, 'dump-config prints max_message_size');
 like($out, qr/^smtpd_processes = 1$/m, 'dump-config prints smtpd_processes = 1');
+like($out, qr/^smtpd_forbid_bare_newline = normalize$/m,
+    'dump-config: smtpd_forbid_bare_newline defaults to normalize');
 
 for my $sample ('conf/postern.conf', 'conf/quickstart.conf') {
     my $path = srcdir() . "/$sample";
@@ -69,6 +71,11 @@ my @bad = (
         undef],
     ['dkim without key', { dkim => { domain => 'example.com', selector => 's1',
         key => undef } }, 'key', undef],
+    ['bad smtpd_forbid_bare_newline', { extra => 'smtpd_forbid_bare_newline = yes' },
+        'smtpd_forbid_bare_newline', qr/^smtpd_forbid_bare_newline/],
+    ['bad forbid_bare_newline_exclusions', { extra => "listen x {\n\taddress = "
+        . "\"127.0.0.1:1\"\n\tforbid_bare_newline_exclusions = { \"10.0.0.300\" }\n}" },
+        'forbid_bare_newline_exclusions', qr/forbid_bare_newline_exclusions/],
     ['duplicate transport title',
         { extra => "transport local {\n\ttype = maildir\n\tpath = \"/tmp/x\"\n}" }, 'local',
         undef],
