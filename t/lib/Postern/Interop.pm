@@ -33,7 +33,8 @@ use Postern::Test;
 use Postern::TestSMTPD qw(listen_section);
 
 our @EXPORT = qw(need_tool interop_start interop_messages interop_check
-    interop_check_parts interop_wait interop_sender node_modules_dir);
+    interop_check_parts interop_wait interop_sender node_modules_dir
+    interop_job interop_driver);
 
 my $USER = 'interop';
 
@@ -149,8 +150,11 @@ sub interop_messages {
         my $utf8 = $kind eq 'utf8';
         my $from = $utf8 ? "j\xc3\xb6rg\@b\xc3\xbccher.example" : 'sender@example.org';
         my $to = $utf8 ? "zo\xc3\xab\@b\xc3\xbccher.example" : 'rcpt@example.com';
+        my $text = message_text($kind, $tag, $from, $to);
+        my ($body) = $kind eq 'attachment' ? ("See the attachment.\n")
+            : $text =~ /\n\n(.*)\z/s;
         push @out, { kind => $kind, tag => $tag, from => $from, to => $to,
-            utf8 => $utf8, text => message_text($kind, $tag, $from, $to),
+            utf8 => $utf8, text => $text, body => $body,
             attachment => $kind eq 'attachment' ? attachment_bytes() : undef };
     }
     return @out;
@@ -234,6 +238,44 @@ sub interop_check_parts {
             . length($m->{attachment}));
     }
     return $e;
+}
+
+# interop_job - a driver's job file (JSON) for mode $mode with the
+# messages @$msgs (each written to a file, "file"), plus %extra keys;
+# returns its path. Strings are UTF-8 bytes and are written as they are.
+sub interop_job {
+    my ($ctx, $mode, $msgs, %extra) = @_;
+    require JSON::PP;
+    my @m;
+    for my $m (@$msgs) {
+        my $file = spit(tempdir() . "/$m->{tag}.eml", $m->{text});
+        my $att = defined $m->{attachment}
+            ? spit(tempdir() . "/$m->{tag}.bin", $m->{attachment}) : undef;
+        push @m, { tag => $m->{tag}, from => $m->{from}, to => $m->{to}, file => $file,
+            kind => $m->{kind}, body => $m->{body} // '', utf8 => $m->{utf8} ? 1 : 0,
+            (defined $att ? (attachment => $att) : ()), %{ $m->{job} // {} } };
+    }
+    my $job = { mode => $mode, port => $ctx->{port}{$mode} + 0, ca => $ctx->{ca},
+        user => $ctx->{user}, password => $ctx->{password},
+        helo => 'client_host.interop.test', messages => \@m, %extra };
+    return spit(tempdir() . '/' . unique_tag("job-$mode") . '.json',
+        JSON::PP->new->canonical->encode($job));
+}
+
+# interop_driver - run a driver (argv, the job file last); a test per
+# message that its line says "TAG ok"; returns the messages sent
+sub interop_driver {
+    my ($argv, $msgs, $name) = @_;
+    my ($st, $out, $err) = run_cmd($argv, 60);
+    Test::More::is($st, 0, "$name: the driver exits 0") or Test::More::diag($err);
+    my %res = map { /^(\S+) (.*)$/ ? ($1 => $2) : () } split /\n/, $out;
+    my @ok;
+    for my $m (@$msgs) {
+        my $r = $res{ $m->{tag} } // 'no result';
+        Test::More::is($r, 'ok', "$name $m->{kind}: sent") or Test::More::diag($err);
+        push @ok, $m if $r eq 'ok';
+    }
+    return @ok;
 }
 
 # diff_hint - where two texts first differ (for a failure's diag)
