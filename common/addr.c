@@ -9,7 +9,10 @@
  * a quoted local part, address literals without ADDR_ALLOW_LITERAL, a
  * trailing dot, empty labels, a bare dotted-quad domain, octets >= 0x80
  * without ADDR_ALLOW_UTF8 (and malformed UTF-8 always). The domain is
- * lower-cased; the local part is kept exactly as written.
+ * lower-cased; the local part is kept exactly as written. An envelope
+ * domain may hold '_' (a host named "my_host" puts it in the MAIL FROM
+ * of its cron and mailx mail; Postfix accepts it, DNS carries it, and it
+ * cannot route anywhere else); config domains may not.
  * STANDARDS: RFC 5321 4.1.2 and 4.5.3.1, RFC 1035 2.3.1, RFC 6531 3.3,
  * RFC 3629 (UTF-8).
  */
@@ -91,9 +94,9 @@ high_octets_ok(const char *s, size_t n, int allow_utf8, const char **why)
 	return 1;
 }
 
-/* domain_label_ok - one LDH label (UTF-8 octets allowed when asked) */
+/* domain_label_ok - one LDH label (UTF-8 octets, '_' allowed when asked) */
 static int
-domain_label_ok(const char *l, size_t n, int allow_utf8)
+domain_label_ok(const char *l, size_t n, int allow)
 {
 	size_t i;
 
@@ -105,7 +108,8 @@ domain_label_ok(const char *l, size_t n, int allow_utf8)
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		    (c >= '0' && c <= '9') || c == '-')
 			continue;
-		if (c >= 0x80 && allow_utf8)
+		if ((c >= 0x80 && (allow & DOMAIN_UTF8)) ||
+		    (c == '_' && (allow & DOMAIN_UNDERSCORE)))
 			continue;
 		return 0;
 	}
@@ -126,7 +130,7 @@ all_digits(const char *l, size_t n)
 
 /* domain_valid - RFC 1035 host name: LDH labels, no trailing dot */
 int
-domain_valid(const char *d, int allow_utf8)
+domain_valid(const char *d, int allow)
 {
 	const char *p = d, *dot;
 	size_t n = strlen(d), len;
@@ -134,12 +138,12 @@ domain_valid(const char *d, int allow_utf8)
 
 	if (n == 0 || n > 253)
 		return 0;
-	if (!high_octets_ok(d, n, allow_utf8, &why))
+	if (!high_octets_ok(d, n, allow & DOMAIN_UTF8, &why))
 		return 0;
 	for (;;) {
 		dot = strchr(p, '.');
 		len = dot ? (size_t)(dot - p) : strlen(p);
-		if (!domain_label_ok(p, len, allow_utf8))
+		if (!domain_label_ok(p, len, allow))
 			return 0;
 		if (dot == NULL)
 			return !all_digits(p, len);     /* no bare 192.0.2.1 */
@@ -279,7 +283,8 @@ parse_domain(const char *d, size_t n, int flags, struct mailaddr *a, const char 
 		}
 		memcpy(a->domain, d, n);
 		a->domain[n] = '\0';
-		if (!domain_valid(a->domain, flags & ADDR_ALLOW_UTF8)) {
+		if (!domain_valid(a->domain, DOMAIN_UNDERSCORE |
+		    ((flags & ADDR_ALLOW_UTF8) ? DOMAIN_UTF8 : 0))) {
 			*why = "invalid domain";
 			return -1;
 		}

@@ -40,8 +40,12 @@ int addr_parse_path(const char *s, int flags, struct mailaddr *a, const char **e
 int addr_parse(const char *s, int flags, struct mailaddr *a, const char **why);
 /* addr_format - "local@domain" or "" for the null sender */
 const char *addr_format(const struct mailaddr *a, char *buf, size_t len);
-/* domain_valid - RFC 1035 host name rules (LDH labels, no trailing dot) */
-int domain_valid(const char *d, int allow_utf8);
+/* domain_valid - RFC 1035 host name rules (LDH labels, no trailing dot);
+ * allow: DOMAIN_UTF8 (octets >= 0x80, well-formed UTF-8; 1 for short)
+ * and DOMAIN_UNDERSCORE ('_' in a label, as in envelope addresses) */
+#define DOMAIN_UTF8 0x1
+#define DOMAIN_UNDERSCORE 0x2
+int domain_valid(const char *d, int allow);
 /* addr_domain_of - pointer to the domain part of "local@domain" (after the
  * last '@'), or "" */
 const char *addr_domain_of(const char *addr);

@@ -37,6 +37,8 @@ static const struct path_case path_cases[] = {
 	{ "<\"john doe\"@example.com>", 0, 0, "\"john doe\"", "example.com", "", NULL },
 	{ "<a-b_c@sub-1.example.org>", 0, 0, "a-b_c", "sub-1.example.org", "", NULL },
 	{ "<user@localhost>", 0, 0, "user", "localhost", "", NULL },
+	/* '_' in a host name (mailx's user@my_host): Postfix takes it too */
+	{ "<root@My_Host.example>", 0, 0, "root", "my_host.example", "", NULL },
 	{ "<>", N, 0, "", "", "", NULL },
 	{ "<user@[192.0.2.1]>", L, 0, "user", "[192.0.2.1]", "", NULL },
 	{ "<user@[IPv6:2001:db8::1]>", L, 0, "user", "[ipv6:2001:db8::1]", "", NULL },
@@ -64,7 +66,7 @@ static const struct path_case path_cases[] = {
 	{ "<user@example..com>", 0, -1, NULL, NULL, NULL, "domain" },
 	{ "<user@.example.com>", 0, -1, NULL, NULL, NULL, "domain" },
 	{ "<user@-example.com>", 0, -1, NULL, NULL, NULL, "domain" },
-	{ "<user@exa_mple.com>", 0, -1, NULL, NULL, NULL, "domain" },
+	{ "<user@exa_mple-.com>", 0, -1, NULL, NULL, NULL, "domain" },
 	{ "<user.@example.com>", 0, -1, NULL, NULL, NULL, "dot" },
 	{ "<.user@example.com>", 0, -1, NULL, NULL, NULL, "dot" },
 	{ "<us..er@example.com>", 0, -1, NULL, NULL, NULL, "atom" },
@@ -161,6 +163,12 @@ test_bare(void)
 	ok(!domain_valid("a..b", 0), "domain_valid refuses empty label");
 	ok(!domain_valid("b\xc3\xbc" "cher.example", 0), "domain_valid refuses UTF-8 by default");
 	ok(domain_valid("b\xc3\xbc" "cher.example", 1), "domain_valid allows UTF-8 when asked");
+	ok(!domain_valid("my_host.example", 0), "domain_valid refuses '_' by default");
+	ok(domain_valid("my_host.example", DOMAIN_UNDERSCORE),
+	    "domain_valid allows '_' when asked");
+	is_int(addr_parse("root@my_host.example", 0, &a, &why), 0,
+	    "an envelope domain may hold '_' (as Postfix accepts)");
+	is_str(a.domain, "my_host.example", "  the domain with its '_'");
 	is_str(addr_domain_of("a@b@c.example"), "c.example", "addr_domain_of: last '@'");
 	is_str(addr_domain_of("nodomain"), "", "addr_domain_of: none");
 }
