@@ -30,7 +30,10 @@
  * reply after the message gets one more second per KiB of it.
  * A reply's dsn is its enhanced status code (RFC 2034) when present, else
  * "C.0.0". With PIPELINING, MAIL, every RCPT and DATA go in one write and
- * the replies are matched in order (RFC 2920). A message needing an
+ * the replies are matched in order (RFC 2920). With CHUNKING the message
+ * goes as one "BDAT size LAST" chunk (RFC 3030) instead of DATA, once a
+ * recipient was accepted: CR LF line ends, no dot-stuffing, and no
+ * end-of-data line for the next hop to read differently. A message needing an
  * extension the peer lacks is deferred, never sent anyway: SMTPUTF8 for
  * non-ASCII addresses (4.6.7), 8BITMIME for an 8-bit message (4.6.3; no
  * downgrade to 7 bit is attempted). The envelope carries the MAIL
@@ -54,7 +57,8 @@
  * credentials are never logged (debug logs show "AUTH PLAIN ***").
  * STANDARDS: RFC 5321 (SMTP: replies 4.2, dot-stuffing 4.5.2, timeouts
  * 4.5.3.2), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 6531 (SMTPUTF8),
- * RFC 2920 (PIPELINING), RFC 3207 (STARTTLS), RFC 8314 (implicit TLS),
+ * RFC 2920 (PIPELINING), RFC 3030 (CHUNKING), RFC 3207 (STARTTLS), RFC
+ * 8314 (implicit TLS),
  * RFC 4954 and RFC 4616 (AUTH PLAIN; LOGIN as deployed), RFC 2034 and
  * RFC 3463 (enhanced status codes).
  */
@@ -141,6 +145,7 @@ struct relay {
 	size_t naccepted;
 	/* what the peer offered (EHLO) */
 	int has_size, has_8bitmime, has_pipelining, has_starttls, has_smtputf8;
+	int has_chunking;
 	int auth_plain, auth_login;
 	unsigned long long size_limit;
 	/* this message and this connection: eightbit (8-bit content: needs
@@ -347,6 +352,7 @@ relay_reset_conn(struct relay *r)
 		evtimer_del(r->deadline_ev);
 	r->has_size = r->has_8bitmime = r->has_pipelining = 0;
 	r->has_starttls = r->has_smtputf8 = r->auth_plain = r->auth_login = 0;
+	r->has_chunking = 0;
 	r->size_limit = 0;
 	r->connected = r->tls_on = r->authed = 0;
 	r->nmsgs = 0;
@@ -638,6 +644,8 @@ ehlo_keyword(struct relay *r, const char *kw)
 		r->has_starttls = 1;
 	else if (n == 8 && strncasecmp(kw, "SMTPUTF8", 8) == 0)
 		r->has_smtputf8 = 1;
+	else if (n == 8 && strncasecmp(kw, "CHUNKING", 8) == 0)
+		r->has_chunking = 1;
 	else if (n == 4 && strncasecmp(kw, "AUTH", 4) == 0) {
 		const char *p = kw + 4;
 
@@ -653,7 +661,8 @@ ehlo_keyword(struct relay *r, const char *kw)
 	}
 }
 
-/* send_envelope - MAIL FROM, and with PIPELINING every RCPT and DATA */
+/* send_envelope - MAIL FROM, and with PIPELINING every RCPT and DATA
+ * (not BDAT: it carries the message, sent only to an accepted RCPT) */
 static void
 send_envelope(struct relay *r)
 {
@@ -674,7 +683,8 @@ send_envelope(struct relay *r)
 		return;
 	for (i = 0; i < r->nri; i++)
 		relay_cmd(r, RS_MAIL, "RCPT TO:<%s>", j->rcpt[r->ri[i]].addr);
-	relay_cmd(r, RS_MAIL, "DATA");
+	if (!r->has_chunking)
+		relay_cmd(r, RS_MAIL, "DATA");
 }
 
 /* begin_message - the extensions the message needs, then the envelope */
@@ -953,7 +963,10 @@ step_mail(struct relay *r)
 	return 0;
 }
 
-/* step_rcpt - note this recipient's fate; next RCPT, DATA or the end */
+static void send_bdat(struct relay *r);
+
+/* step_rcpt - note this recipient's fate; next RCPT, DATA, BDAT or the
+ * end */
 static int
 step_rcpt(struct relay *r)
 {
@@ -979,19 +992,23 @@ step_rcpt(struct relay *r)
 			relay_cmd(r, RS_RCPT, "RCPT TO:<%s>", j->rcpt[r->ri[r->rcpt]].addr);
 		return 0;
 	}
-	if (r->pipelined) {
+	if (r->pipelined && !r->has_chunking) {
 		relay_expect(r, RS_DATA);
 		return 0;
 	}
-	if (r->naccepted == 0)
+	if (r->naccepted == 0 || r->mail_failed)
 		return relay_park(r);
-	relay_cmd(r, RS_DATA, "DATA");
+	if (r->has_chunking)
+		send_bdat(r);
+	else
+		relay_cmd(r, RS_DATA, "DATA");
 	return 0;
 }
 
-/* body_add - the message dot-stuffed with CRLF line ends, then "." */
+/* body_add - the message with CRLF line ends; for DATA (stuff) dot-
+ * stuffed and then "." */
 static void
-body_add(struct evbuffer *out, const char *m, size_t len)
+body_add(struct evbuffer *out, const char *m, size_t len, int stuff)
 {
 	size_t i = 0, e, l;
 
@@ -1001,13 +1018,29 @@ body_add(struct evbuffer *out, const char *m, size_t len)
 		l = e - i;
 		if (l > 0 && m[i + l - 1] == '\r')
 			l--;
-		if (l > 0 && m[i] == '.')
+		if (l > 0 && m[i] == '.' && stuff)
 			evbuffer_add(out, ".", 1);
 		evbuffer_add(out, m + i, l);
 		evbuffer_add(out, "\r\n", 2);
 		i = e + 1;
 	}
-	evbuffer_add(out, ".\r\n", 3);
+	if (stuff)
+		evbuffer_add(out, ".\r\n", 3);
+}
+
+/* send_bdat - the whole message as one chunk: BDAT size LAST, then it */
+static void
+send_bdat(struct relay *r)
+{
+	struct evbuffer *chunk = evbuffer_new();
+
+	if (chunk == NULL)
+		fatalx("evbuffer_new failed");
+	body_add(chunk, r->job->msg, r->job->msglen, 0);
+	relay_cmd(r, RS_BODY, "BDAT %zu LAST", evbuffer_get_length(chunk));
+	evbuffer_add_buffer(bufferevent_get_output(r->bev), chunk);
+	evbuffer_free(chunk);
+	r->data_sent = 1;
 }
 
 /* step_data - 354: send the message */
@@ -1025,7 +1058,7 @@ step_data(struct relay *r)
 	if (r->code / 100 == 3) {
 		log_debug("%s: relay %s: > (%zu bytes of message)", r->qid, r->relay,
 		    r->job->msglen);
-		body_add(bufferevent_get_output(r->bev), r->job->msg, r->job->msglen);
+		body_add(bufferevent_get_output(r->bev), r->job->msg, r->job->msglen, 1);
 		r->data_sent = 1;
 		relay_expect(r, RS_BODY);
 		return 0;
