@@ -120,6 +120,7 @@ delivery_exit(void)
 	if (D.queue != NULL && ipc_flush_blocking(D.queue) == -1)
 		log_warnx("could not flush the last results to queued");
 	delivery_pipe_killall();
+	smtp_close_idle();
 	log_info("stopped");
 	exit(0);
 }

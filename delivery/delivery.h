@@ -193,6 +193,8 @@ typedef void smtp_done_cb(struct delivery_job *j, void *arg);
  * a result. d is copied. */
 void smtp_deliver(struct delivery_job *j, const size_t *ri, size_t nri,
     const struct smtp_dest *d, smtp_done_cb *done, void *arg);
+/* smtp_close_idle - at exit: QUIT and close every idle connection */
+void smtp_close_idle(void);
 
 /* delivery_mx.c */
 

@@ -232,6 +232,43 @@ idle_unlink(struct relay *r)
 		evtimer_del(r->idle_ev);
 }
 
+/* write_now - what is queued on the socket bufferevent u, written to
+ * the socket at once; best effort. (Its output buffer is frozen at the
+ * front outside libevent's own write callback, so it is thawed around
+ * the write.) */
+static void
+write_now(struct bufferevent *u)
+{
+	struct evbuffer *out = bufferevent_get_output(u);
+
+	if (evbuffer_get_length(out) == 0 || bufferevent_getfd(u) < 0)
+		return;
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(u));
+	evbuffer_freeze(out, 1);
+}
+
+/* tls_close_notify - end TLS with a close_notify alert (RFC 8446 6.1)
+ * before the socket closes, as Postfix's client does: libevent frees
+ * the SSL without one, and peers log a truncated connection (Exim: "TLS
+ * connection was non-properly terminated"). Best effort: the alert is
+ * written to the socket at once, nothing waits for the peer's. */
+static void
+tls_close_notify(struct relay *r)
+{
+	struct bufferevent *u;
+	SSL *ssl;
+
+	if (r->bev == NULL || !r->tls_on)
+		return;
+	ssl = bufferevent_openssl_get_ssl(r->bev);
+	u = bufferevent_get_underlying(r->bev);
+	if (ssl == NULL || u == NULL)
+		return;
+	(void)SSL_shutdown(ssl);
+	write_now(u);
+}
+
 /* relay_free - close the connection and free the session */
 static void
 relay_free(struct relay *r)
@@ -239,6 +276,7 @@ relay_free(struct relay *r)
 	idle_unlink(r);
 	if (r->job != NULL)
 		r->job->session = NULL;
+	tls_close_notify(r);
 	if (r->bev != NULL)
 		bufferevent_free(r->bev);
 	if (r->idle_ev != NULL)
@@ -345,6 +383,7 @@ relay_abort(struct relay *r, const char *dsn, const char *fmt, ...)
 static void
 relay_reset_conn(struct relay *r)
 {
+	tls_close_notify(r);
 	if (r->bev != NULL)
 		bufferevent_free(r->bev);
 	r->bev = NULL;
@@ -1606,6 +1645,26 @@ delivery_relay_run(struct delivery_job *j)
 		return;
 	}
 	dns_lookup_addr(l->host, relay_resolved, l);
+}
+
+/* smtp_close_idle - at exit: QUIT, close_notify and close every idle
+ * connection now (best effort: the bytes go to the sockets at once,
+ * nothing waits for the peers), so that no peer sees a connection
+ * simply cut */
+void
+smtp_close_idle(void)
+{
+	struct relay *r;
+	struct bufferevent *u;
+
+	while ((r = idle_head) != NULL) {
+		idle_unlink(r);         /* while it is still RS_IDLE */
+		relay_cmd(r, RS_QUIT, "QUIT");
+		bufferevent_flush(r->bev, EV_WRITE, BEV_FLUSH);
+		u = bufferevent_get_underlying(r->bev);
+		write_now(u != NULL ? u : r->bev);
+		relay_free(r);
+	}
 }
 
 /* delivery_relay_abandon - the queue link died: stop unless the message

@@ -325,10 +325,10 @@ package Postern::PeerMTA::Exim;
 sub messages {
     my ($self) = @_;
     my @c = (Postern::PeerMTA::exim_bin(), '-C', "$self->{dir}/exim.conf");
-    my ($st, $list) = Postern::Test::run_cmd([@c, '-bpi'], 20);
+    my ($st, $list) = Postern::Test::run_cmd([@c, '-bp'], 20);
     my @out;
-    for my $id (split /\s+/, $list) {
-        next unless length $id;
+    # " 0m   484 1xZKfD-0007VL-2d <sender>" (-bpi is Exim 4.97's)
+    for my $id ($list =~ /^\s*\S+\s+\S+\s+([0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2,4})\s/mg) {
         my ($s2, $out) = Postern::Test::run_cmd([@c, '-Mvc', $id], 20);
         push @out, $out if $s2 == 0;
     }
