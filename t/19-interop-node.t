@@ -1,5 +1,6 @@
 # 19-interop-node.t - Node's nodemailer (npm, the version pinned in
-# tools/deps.sh, installed at CI set-up into POSTERN_NODE_MODULES) submits
+# tools/deps.sh, installed at CI set-up into the test extras folder,
+# POSTERN_TEST_EXTRAS, default /usr/local/lib/postern-test) submits
 # to Postern (the interop matrix, Postern::Interop; driver
 # t/interop/nodemailer.js): port-25 style (nodemailer upgrades with
 # STARTTLS by itself when offered), submission with requireTLS + AUTH,

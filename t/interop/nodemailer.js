@@ -1,6 +1,7 @@
 // t/interop/nodemailer.js - the Node nodemailer driver of
 // t/19-interop-node.t (nodemailer from npm, installed by tools/deps.sh
-// into POSTERN_NODE_MODULES; no network at test time).
+// into the test extras folder; the test passes it as POSTERN_NODE_MODULES;
+// no network at test time).
 //
 // Usage: node nodemailer.js JOB.json. One SMTP transport for the job's
 // mode ("mta": plain SMTP, nodemailer's opportunistic STARTTLS as it

@@ -34,7 +34,7 @@ use Postern::TestSMTPD qw(listen_section);
 
 our @EXPORT = qw(need_tool interop_start interop_messages interop_check
     interop_check_parts interop_wait interop_sender node_modules_dir
-    interop_job interop_driver);
+    interop_job interop_driver extras_dir);
 
 my $USER = 'interop';
 
@@ -52,10 +52,11 @@ sub need_tool {
     exit 0;
 }
 
+# extras_dir - where tools/deps.sh puts the test extras (POSTERN_TEST_EXTRAS)
+sub extras_dir { return $ENV{POSTERN_TEST_EXTRAS} // '/usr/local/lib/postern-test' }
+
 # node_modules_dir - where tools/deps.sh installs the npm test packages
-sub node_modules_dir {
-    return $ENV{POSTERN_NODE_MODULES} // '/usr/local/lib/postern-test/node_modules';
-}
+sub node_modules_dir { return extras_dir() . '/node_modules' }
 
 # make_ca_cert - a self-signed certificate for 127.0.0.1 / localhost
 sub make_ca_cert {

@@ -9,7 +9,7 @@
 # Postfix is Debian's postfix package (the suite's smtp-sink comes from
 # it); Exim cannot be installed beside it (both are a mail-transport-
 # agent), so tools/deps.sh unpacks Debian's exim4-daemon-light with
-# dpkg-deb -x into POSTERN_EXIM_ROOT and creates its compiled-in user
+# dpkg-deb -x into POSTERN_TEST_EXTRAS/exim4 and creates its compiled-in user
 # Debian-exim. Both need root (their daemons drop to their own users):
 # the suite runs as root in CI.
 #
@@ -31,7 +31,7 @@ our @EXPORT = qw(exim_root exim_bin postfix_peer exim_peer peer_submit
     peer_matrix);
 
 # exim_root, exim_bin - where tools/deps.sh unpacked exim4-daemon-light
-sub exim_root { return $ENV{POSTERN_EXIM_ROOT} // '/usr/local/lib/postern-test/exim4' }
+sub exim_root { require Postern::Interop; return Postern::Interop::extras_dir() . '/exim4' }
 sub exim_bin { return exim_root() . '/usr/sbin/exim4' }
 
 # peer_cert - a certificate for 127.0.0.1 and mx1.$dom (the MX name), the
