@@ -279,10 +279,11 @@ sub peer_check {
         Test::More::ok($pm->wait_log(qr/$q: to=<\Q$m->{to}\E> .*status=sent .*\[TLS=TLSv1\.[23] \S+ verified=yes\]/, 30),
             "$n: sent over verified TLS")
             or Test::More::diag(join("\n", grep { /$q/ } split /\n/, $pm->log_text));
-        my $l = $pm->log_text;
-        Test::More::like($l, qr/$q: relay \S+: > MAIL FROM:[^\n]*\n[^\n]*$q: relay \S+: > RCPT TO:/,
+        # this message's dialogue (other jobs' lines may come between)
+        my $d = join("\n", grep { /$q: relay \S+: [<>] / } split /\n/, $pm->log_text);
+        Test::More::like($d, qr/: > MAIL FROM:[^\n]*\n[^\n]*: > RCPT TO:/,
             "$n: MAIL and RCPT pipelined (no reply read between)");
-        Test::More::like($l, qr/$q: relay \S+: > BDAT \d+ LAST/, "$n: sent with BDAT (CHUNKING)");
+        Test::More::like($d, qr/: > BDAT \d+ LAST/, "$n: sent with BDAT (CHUNKING)");
         my ($got) = grep { /\Q$m->{tag}\E/ } $peer->messages;
         Test::More::ok(defined $got, "$n: in the peer's queue") or next;
         Test::More::like($got, $with->($m), "$n: the peer's Received: says how it came");
