@@ -1287,9 +1287,12 @@ relay_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (r->state == RS_CONNECT) {
+		/* EOF before CONNECTED was seen: the peer accepted and closed at
+		 * once (errno is stale then, often EINPROGRESS) */
 		relay_next(r, 0, "4.4.1", "connect to %s: %s", r->relay,
 		    (what & BEV_EVENT_TIMEOUT) ? "Connection timed out" :
-		    evutil_socket_error_to_string(err));
+		    (what & BEV_EVENT_EOF) ? "lost connection while waiting for the "
+		    "greeting" : evutil_socket_error_to_string(err));
 		return;
 	}
 	if (r->state == RS_TLS) {
