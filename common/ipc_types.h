@@ -18,7 +18,7 @@
 #ifndef POSTERN_IPC_TYPES_H
 #define POSTERN_IPC_TYPES_H
 
-#define IPC_VERSION 5
+#define IPC_VERSION 6
 
 /* Envelope flags: the MAIL parameters delivery needs (IPC_QUEUED_MSG_COMMIT,
  * IPC_DELIVERY_JOB; stored in the message record, postern-queued(8)). */
@@ -120,11 +120,16 @@ enum ipc_type {
 	 * uid and replaces client, helo and authenticated user). ---- */
 
 	/* IPC_QUEUED_CTL_REQUEST: str command ("list", "show", "flush",
-	 * "hold", "release", "delete", "requeue"), str queue id ("" for
-	 * none), u32 flags (IPC_CTL_F_*). */
+	 * "hold", "release", "delete", "requeue"; the console's "search",
+	 * "destinations", "flush-destination"), str argument: a queue id
+	 * ("" for none), or for "search" the text looked for in ids,
+	 * senders and recipients and for "flush-destination" a destination
+	 * key ("mx:example.com"; 1 to 255 bytes, no control characters),
+	 * u32 flags (IPC_CTL_F_*). */
 	IPC_QUEUED_CTL_REQUEST = 50,
 	/* IPC_CTL_ROW (queued -> client): str json, one message as a JSON
-	 * object (list: one frame per message; show: one). */
+	 * object (list, search: one frame per message; show: one), or for
+	 * "destinations" one destination (postern-queued(8)). */
 	IPC_CTL_ROW = 51,
 	/* IPC_CTL_DONE (queued -> client): u32 status (0, ENOENT unknown id,
 	 * EPERM caller may not change the queue, EINVAL bad request, EBUSY),

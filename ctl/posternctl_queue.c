@@ -1,8 +1,8 @@
 /*
  * posternctl_queue.c - "posternctl queue ...": list the queue (like
- * mailq), show one message, and steer it (flush, hold, release, delete,
- * requeue) through queued's control socket (control_socket in
- * postern.conf).
+ * mailq), search it, show one message, list it by destination, and
+ * steer it (flush, hold, release, delete, requeue, flush-destination)
+ * through queued's control socket (control_socket in postern.conf).
  *
  * Owns: the queue command table, the text and --json renderings, and the
  * exit statuses documented in posternctl(8): 0 done, 1 no such message or
@@ -55,10 +55,14 @@ struct qcmd {
 
 static void row_list(json_t *o, const struct qopts *q);
 static void row_show(json_t *o, const struct qopts *q);
+static void row_dest(json_t *o, const struct qopts *q);
 
 static const struct qcmd qcmds[] = {
 	{ "list", 0, row_list },
+	{ "search", 1, row_list },
 	{ "show", 1, row_show },
+	{ "destinations", 0, row_dest },
+	{ "flush-destination", 1, NULL },
 	{ "flush", -1, NULL },
 	{ "hold", 1, NULL },
 	{ "release", 1, NULL },
@@ -71,10 +75,14 @@ static int
 queue_usage(void)
 {
 	fprintf(stderr, "usage: posternctl [-c file] queue list [--json]\n"
+	    "       posternctl [-c file] queue search [--json] TEXT\n"
 	    "       posternctl [-c file] queue show [--json] [--message] ID\n"
 	    "       posternctl [-c file] queue flush [--json] [ID]\n"
 	    "       posternctl [-c file] queue hold|release|delete|requeue "
-	    "[--json] ID\n");
+	    "[--json] ID\n"
+	    "       posternctl [-c file] queue destinations [--json]\n"
+	    "       posternctl [-c file] queue flush-destination [--json] "
+	    "DESTINATION\n");
 	return EXIT_USAGE;
 }
 
@@ -208,6 +216,27 @@ row_show(json_t *o, const struct qopts *q)
 		if (b1[0] != '\0' || b2[0] != '\0')
 			printf("    last: %s %s\n", b1, b2);
 	}
+}
+
+/* row_dest - one destination of "queue destinations" */
+static void
+row_dest(json_t *o, const struct qopts *q)
+{
+	char dest[300], dsn[32], err[1100], when[64];
+	long long until = jint(o, "backoff_until");
+
+	if (q->rows == 0)
+		printf("%-32s %7s %8s %5s %9s %6s  %s\n", "-Destination-",
+		    "Waiting", "Deferred", "Held", "Delivered", "In use",
+		    "Backoff until");
+	printf("%-32s %7lld %8lld %5lld %9lld %3lld/%-3lld %s\n",
+	    jstr(o, "destination", dest, sizeof(dest)), jint(o, "waiting"),
+	    jint(o, "deferred"), jint(o, "held"), jint(o, "delivered_1h"),
+	    jint(o, "in_flight"), jint(o, "concurrency"),
+	    until > 0 ? local_time(until, when, sizeof(when)) : "-");
+	if (*jstr(o, "last_error", err, sizeof(err)) != '\0')
+		printf("%34s(%s %s)\n", "", jstr(o, "last_dsn", dsn, sizeof(dsn)),
+		    err);
 }
 
 /* read_fd - the whole file behind fd (from its start), NUL-terminated */

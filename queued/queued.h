@@ -8,6 +8,8 @@
  *   queued_commit.c   receiving: MSG_OPEN, group commit, MSG_ABORT
  *   queued_sched.c    the in-memory schedule, jobs, results, backoff
  *   queued_dest.c     destinations: concurrency, rate, whole backoff
+ *   queued_dstat.c    destinations: the last hour's outcomes, last error
+ *   queued_browse.c   the console's views: search, destinations
  *   queued_ops.c      hold/release/delete/flush/requeue (control)
  *   queued_dsn.c      delivery status notifications (RFC 3464)
  *   queued_event.c    state-change log lines and httpd events
@@ -242,6 +244,10 @@ int sched_flush(const char *id);
 /* sched_requeue - every not-final recipient of id (HELD included) back to
  * PENDING: attempts 0, last reply cleared, due now */
 int sched_requeue(const char *id);
+/* sched_flush_dest - the DEFERRED recipients of destination key due
+ * now, and the destination up again; ENOENT if queued knows no such
+ * destination */
+int sched_flush_dest(const char *key);
 /* sched_foreach - call fn for every message in id order (list); fn must
  * not change the queue. Use qmsg_find() for one message (show) and
  * qspool_msg_open() to read its file. */
@@ -282,6 +288,22 @@ int qdsn_send(const struct qmsg *m, const uint32_t *idx, const char *const *rela
  * message-level event) and send IPC_HTTPD_EVENT to every httpd link */
 void qevent(const char *event, const struct qmsg *m, const struct qrcpt *r,
     const char *relay, int log_it);
+
+/* queued_browse.c - what the operator console asks of the queue */
+struct qdwalk;
+struct qdstat_row;
+struct json_t;
+/* qbrowse_outcome - count r's outcome d (enum stats_delivery) in its
+ * destination's history */
+void qbrowse_outcome(const struct qrcpt *r, int d, int64_t now);
+/* qbrowse_tally - m's waiting recipients into the tally w */
+void qbrowse_tally(struct qdwalk *w, const struct qmsg *m);
+/* qbrowse_dest_json - one destination row, with its concurrency in use
+ * and backoff (a new reference) */
+struct json_t *qbrowse_dest_json(const struct qdstat_row *r);
+/* qbrowse_match - m's id is text, or its sender or a recipient holds it
+ * (ASCII case-insensitive) */
+int qbrowse_match(const struct qmsg *m, const char *text);
 
 /* queued_retain.c - retention of finished message files */
 void qretain_init(void);

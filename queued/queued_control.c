@@ -1,7 +1,9 @@
 /*
  * queued_control.c - the queue control socket: posternctl's queue
- * commands (list, show, flush, hold, release, delete, requeue) and
- * message submission by postern-sendmail.
+ * commands (list, show, flush, hold, release, delete, requeue), the
+ * operator console's (search, destinations, flush-destination: httpd's
+ * admin API and status page) and message submission by
+ * postern-sendmail.
  *
  * The master binds control_socket (mode 0666) and hands it to queued as
  * PROC_FD_LISTEN0 (POSTERN_LISTEN_FDS=1); queued accepts on it. Each
@@ -60,12 +62,25 @@
 #include "msgbuf.h"
 #include "proc.h"
 #include "queued.h"
+#include "queued_dstat.h"
 #include "util.h"
 
 #define CTL_MAX_CONNS 256      /* every connection holds a descriptor */
 #define CTL_MAX_OTHERS 64       /* of them, from unprivileged callers */
 #define CTL_LIST_BATCH 500      /* rows per event-loop round */
 #define CTL_LIST_PENDING (1024u * 1024)  /* wait while more is unsent */
+#define CTL_SEARCH_MAX 100      /* messages a search returns */
+#define CTL_TEXT_MAX 255        /* bytes of a search or destination argument */
+
+struct ctlconn;
+
+/* A walk over the whole queue, batch by batch (list, search,
+ * destinations): row for every message (1: stop early), then end, which
+ * sends IPC_CTL_DONE. */
+struct ctlwalk {
+	int (*row)(struct ctlconn *cc, const struct qmsg *m);
+	void (*end)(struct ctlconn *cc);
+};
 
 /* One control connection. */
 struct ctlconn {
@@ -77,14 +92,19 @@ struct ctlconn {
 	uint64_t hdrlen;        /* bytes of Received: in the open message */
 	struct event *idle_ev;  /* smtpd_timeout without a request: close */
 	struct event *list_ev;  /* the next batch of a long list */
-	int listing;            /* a list is under way */
-	char list_after[QUEUE_ID_LEN + 1];      /* its last id sent */
+	int listing;            /* a walk is under way */
+	const struct ctlwalk *walk;     /* which */
+	char list_after[QUEUE_ID_LEN + 1];      /* its last id seen */
+	char arg[CTL_TEXT_MAX + 1];     /* search: the text looked for */
+	unsigned found;                 /* search: messages sent */
+	struct qdwalk *tally;           /* destinations: the tally so far */
 };
 
 /* One queue command. */
 struct ctlcmd {
 	const char *name;
 	int needs_id;           /* 1 required, 0 none, -1 optional */
+	int text;               /* the argument is text, not a queue id */
 	int privileged;         /* changes the queue */
 	int (*op)(const char *id);
 	const char *done;       /* "held", ... for the reply text */
@@ -93,15 +113,20 @@ struct ctlcmd {
 static int op_list(const char *id);
 static int op_show(const char *id);
 static int op_flush(const char *id);
+static int op_search(const char *text);
+static int op_destinations(const char *id);
 
 static const struct ctlcmd ctlcmds[] = {
-	{ "list", 0, 0, op_list, "listed" },
-	{ "show", 1, 0, op_show, "shown" },
-	{ "flush", -1, 1, op_flush, "flushed" },
-	{ "hold", 1, 1, sched_hold, "held" },
-	{ "release", 1, 1, sched_release, "released" },
-	{ "delete", 1, 1, sched_delete, "deleted" },
-	{ "requeue", 1, 1, sched_requeue, "requeued" },
+	{ "list", 0, 0, 0, op_list, "listed" },
+	{ "show", 1, 0, 0, op_show, "shown" },
+	{ "flush", -1, 0, 1, op_flush, "flushed" },
+	{ "hold", 1, 0, 1, sched_hold, "held" },
+	{ "release", 1, 0, 1, sched_release, "released" },
+	{ "delete", 1, 0, 1, sched_delete, "deleted" },
+	{ "requeue", 1, 0, 1, sched_requeue, "requeued" },
+	{ "search", 1, 1, 0, op_search, "found" },
+	{ "destinations", 0, 0, 0, op_destinations, "listed" },
+	{ "flush-destination", 1, 1, 1, sched_flush_dest, "flushed" },
 };
 
 static TAILQ_HEAD(, ctlconn) conns = TAILQ_HEAD_INITIALIZER(conns);
@@ -266,27 +291,29 @@ list_next(const char *after)
 	return m;
 }
 
-/* list_batch - up to CTL_LIST_BATCH rows, then yield to the event loop
- * (a queue of a million messages is never rendered in one go, and a
- * slow reader makes us wait instead of buffering it all); DONE at the end */
+/* walk_batch - the walk's row function for up to CTL_LIST_BATCH
+ * messages, then yield to the event loop (a queue of a million messages
+ * is never walked in one go, and a slow reader makes us wait instead of
+ * buffering it all); its end function at the end */
 static void
-list_batch(struct ctlconn *cc)
+walk_batch(struct ctlconn *cc)
 {
 	struct timeval tv = { 0, 0 };
 	struct qmsg *m;
 	unsigned n = 0;
+	int stop = 0;
 
-	for (m = list_next(cc->list_after); m != NULL && n < CTL_LIST_BATCH;
-	    m = qsched_next(m)) {
+	for (m = list_next(cc->list_after); m != NULL && n < CTL_LIST_BATCH &&
+	    !stop; m = qsched_next(m)) {
 		if (m->deleting)
 			continue;
-		send_row(cc, msg_json(m, 0));
+		stop = cc->walk->row(cc, m);
 		strlcpy(cc->list_after, m->id, sizeof(cc->list_after));
 		n++;
 	}
-	if (m == NULL) {
+	if (m == NULL || stop) {
 		cc->listing = 0;
-		send_done(cc, 0, "listed", -1);
+		cc->walk->end(cc);
 		return;
 	}
 	if (ipc_pending(cc->link.chan) > CTL_LIST_PENDING)
@@ -294,24 +321,109 @@ list_batch(struct ctlconn *cc)
 	evtimer_add(cc->list_ev, &tv);
 }
 
-/* list_more - the list timer: the next batch */
+/* list_more - the walk timer: the next batch */
 static void
 list_more(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctlconn *cc = arg;
 
 	conn_touch(cc);
-	list_batch(cc);
+	walk_batch(cc);
 }
+
+/* walk_start - walk the queue for the current request */
+static int
+walk_start(const struct ctlwalk *w)
+{
+	cur->listing = 1;
+	cur->walk = w;
+	cur->list_after[0] = '\0';
+	cur->found = 0;
+	walk_batch(cur);
+	return -1;              /* answered by the walk's end */
+}
+
+/* list_row, list_end - list: every message */
+static int
+list_row(struct ctlconn *cc, const struct qmsg *m)
+{
+	send_row(cc, msg_json(m, 0));
+	return 0;
+}
+
+static void
+list_end(struct ctlconn *cc)
+{
+	send_done(cc, 0, "listed", -1);
+}
+
+/* search_row, search_end - search: the messages qbrowse_match() finds,
+ * at most CTL_SEARCH_MAX */
+static int
+search_row(struct ctlconn *cc, const struct qmsg *m)
+{
+	if (!qbrowse_match(m, cc->arg))
+		return 0;
+	send_row(cc, msg_json(m, 0));
+	return ++cc->found >= CTL_SEARCH_MAX;
+}
+
+static void
+search_end(struct ctlconn *cc)
+{
+	send_done(cc, 0, cc->found >= CTL_SEARCH_MAX ? "found (more not shown)" :
+	    "found", -1);
+}
+
+/* dest_row, dest_send, dest_end - destinations: the queue tallied by
+ * destination, then one row per destination */
+static int
+dest_row(struct ctlconn *cc, const struct qmsg *m)
+{
+	qbrowse_tally(cc->tally, m);
+	return 0;
+}
+
+static void
+dest_send(const struct qdstat_row *r, void *arg)
+{
+	send_row(arg, qbrowse_dest_json(r));
+}
+
+static void
+dest_end(struct ctlconn *cc)
+{
+	qdwalk_rows(cc->tally, time(NULL), dest_send, cc);
+	qdwalk_free(&cc->tally);
+	send_done(cc, 0, "listed", -1);
+}
+
+static const struct ctlwalk list_walk = { list_row, list_end };
+static const struct ctlwalk search_walk = { search_row, search_end };
+static const struct ctlwalk dest_walk = { dest_row, dest_end };
 
 /* op_list - every message, in id (arrival) order, batch by batch */
 static int
 op_list(const char *id)
 {
-	cur->listing = 1;
-	cur->list_after[0] = '\0';
-	list_batch(cur);
-	return -1;              /* answered by list_batch */
+	return walk_start(&list_walk);
+}
+
+/* op_search - the messages whose id, sender or a recipient holds text */
+static int
+op_search(const char *text)
+{
+	strlcpy(cur->arg, text, sizeof(cur->arg));
+	return walk_start(&search_walk);
+}
+
+/* op_destinations - the queue by destination, with their histories */
+static int
+op_destinations(const char *id)
+{
+	qdwalk_free(&cur->tally);
+	cur->tally = qdwalk_new();
+	return walk_start(&dest_walk);
 }
 
 /* op_show - one message in detail; its file too when asked (and allowed) */
@@ -353,6 +465,21 @@ ctlcmd_find(const char *name)
 	return NULL;
 }
 
+/* text_ok - a search or destination argument: 1 to CTL_TEXT_MAX bytes,
+ * no control characters */
+static int
+text_ok(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > CTL_TEXT_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* request_check - why cmd cannot run for cc with id (NULL: it can) */
 static const char *
 request_check(const struct ctlconn *cc, const struct ctlcmd *cmd,
@@ -361,11 +488,14 @@ request_check(const struct ctlconn *cc, const struct ctlcmd *cmd,
 	*status = EINVAL;
 	if (cmd == NULL)
 		return "unknown command";
+	if (cmd->text && !text_ok(id))
+		return "the argument must be 1 to 255 bytes without control "
+		    "characters";
 	if (cmd->needs_id == 1 && *id == '\0')
 		return "a queue id is required";
 	if (cmd->needs_id == 0 && *id != '\0')
 		return "this command takes no queue id";
-	if (*id != '\0' && !queue_id_valid(id)) {
+	if (*id != '\0' && !cmd->text && !queue_id_valid(id)) {
 		*status = ENOENT;
 		return "no such message";
 	}
@@ -382,7 +512,7 @@ static const char *
 done_text(const struct ctlcmd *cmd, int status, char *buf, size_t len)
 {
 	if (status == ENOENT)
-		return "no such message";
+		return cmd->text ? "no such destination" : "no such message";
 	if (status == EPERM)
 		return "permission denied: only root and the postern user may read "
 		    "message contents";
@@ -641,6 +771,7 @@ conn_closed(struct ipc_chan *c, void *arg)
 
 	event_free(cc->idle_ev);
 	event_free(cc->list_ev);
+	qdwalk_free(&cc->tally);
 	qcommit_link_closed(&cc->link);
 	TAILQ_REMOVE(&conns, cc, entry);
 	nconns--;

@@ -260,16 +260,22 @@ qdest_unpark(struct qdest *d, char *id)
 	return 1;
 }
 
+/* qdest_up - forget d's backoff */
+void
+qdest_up(struct qdest *d)
+{
+	d->down_until = 0;
+	d->failures = 0;
+}
+
 /* qdest_all_up - forget every destination's backoff */
 void
 qdest_all_up(void)
 {
 	struct qdest *d;
 
-	RB_FOREACH(d, qdest_tree, &dests) {
-		d->down_until = 0;
-		d->failures = 0;
-	}
+	RB_FOREACH(d, qdest_tree, &dests)
+		qdest_up(d);
 }
 
 /* qdest_count - how many destinations exist */

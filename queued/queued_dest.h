@@ -83,6 +83,8 @@ void qdest_park(struct qdest *d, const char *id);
 int qdest_unpark(struct qdest *d, char *id);
 /* qdest_all_up - every destination up again (flush) */
 void qdest_all_up(void);
+/* qdest_up - destination d up again (flush of one destination) */
+void qdest_up(struct qdest *d);
 /* qdest_expire - free the idle destinations whose backoff and rate
  * second are over at 'now'; runs by itself when a destination is made
  * (at most once per second) */

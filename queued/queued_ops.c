@@ -26,6 +26,7 @@
 
 #include "log.h"
 #include "queued.h"
+#include "queued_dest.h"
 #include "route.h"
 #include "util.h"
 
@@ -112,29 +113,46 @@ op_requeue(struct qmsg *m, struct qrcpt *r, int64_t now)
 	return 1;
 }
 
-/* apply_op - run op over the recipients of id, store what changed */
+/* apply_msg - run op over the recipients of m, store what changed */
 static int
-apply_op(const char *id, rcpt_op *op)
+apply_msg(struct qmsg *m, rcpt_op *op, int64_t now)
 {
-	int64_t now = time(NULL);
-	struct qmsg *m;
 	uint32_t *idx, n = 0, i;
 	int err = 0;
 
-	if (id == NULL || (m = qmsg_find(id)) == NULL || m->deleting)
-		return ENOENT;
-	if (m->broken)
-		return EINVAL;
 	idx = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof(*idx));
 	for (i = 0; i < m->nrcpt; i++)
 		if (op(m, &m->rcpt[i], now))
 			idx[n++] = i;
 	if (n > 0 && (err = qsched_persist(m, idx, n)) != 0)
-		log_warnx("%s: cannot store the new recipient states: %s", id,
+		log_warnx("%s: cannot store the new recipient states: %s", m->id,
 		    strerror(err));
 	free(idx);
 	qsched_reschedule(m);
 	return err;
+}
+
+/* apply_op - run op over the recipients of message id */
+static int
+apply_op(const char *id, rcpt_op *op)
+{
+	struct qmsg *m;
+
+	if (id == NULL || (m = qmsg_find(id)) == NULL || m->deleting)
+		return ENOENT;
+	if (m->broken)
+		return EINVAL;
+	return apply_msg(m, op, time(NULL));
+}
+
+/* the destination sched_flush_dest flushes (op_flush_dest's argument) */
+static const struct qdest *flush_dest;
+
+/* op_flush_dest - op_flush for the recipients of flush_dest only */
+static int
+op_flush_dest(struct qmsg *m, struct qrcpt *r, int64_t now)
+{
+	return r->dest == flush_dest && op_flush(m, r, now);
 }
 
 /* sched_hold - hold every waiting recipient of id */
@@ -168,6 +186,29 @@ sched_flush(const char *id)
 		return 0;
 	}
 	return apply_op(id, op_flush);
+}
+
+/* sched_flush_dest - every deferred recipient of destination key due
+ * now, the destination up (one transaction per message it changes) */
+int
+sched_flush_dest(const char *key)
+{
+	int64_t now = time(NULL);
+	struct qdest *d = qdest_find(key);
+	struct qmsg *m;
+	int err = 0, e;
+
+	if (d == NULL)
+		return ENOENT;
+	log_info("flush: every deferred recipient for %s is due now", key);
+	qdest_up(d);
+	flush_dest = d;
+	for (m = qsched_first(); m != NULL; m = qsched_next(m))
+		if (!m->deleting && !m->broken &&
+		    (e = apply_msg(m, op_flush_dest, now)) != 0)
+			err = e;
+	flush_dest = NULL;
+	return err;
 }
 
 /* sched_delete - remove id without a DSN */

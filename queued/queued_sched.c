@@ -281,7 +281,8 @@ gauge_state_set(struct qmsg *m, int state)
 }
 
 /* count_outcome - count r's outcome d by its route's transport type and,
- * for a deferral or a bounce, its reason */
+ * for a deferral or a bounce, its reason; and in its destination's
+ * history (the console's destinations table) */
 static void
 count_outcome(const struct qmsg *m, const struct qrcpt *r,
     enum stats_delivery d, int expired)
@@ -291,6 +292,7 @@ count_outcome(const struct qmsg *m, const struct qrcpt *r,
 	route_lookup(qenv.conf, r->address, m->sender != NULL ? m->sender : "", &rm);
 	stats_outcome((int)rm.transport->type, d,
 	    expired ? SREASON_EXPIRED : stats_reason_of(r->last_dsn));
+	qbrowse_outcome(r, (int)d, time(NULL));
 }
 
 /* due_update - re-key m in the due tree after its recipients changed */
