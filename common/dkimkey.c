@@ -153,31 +153,62 @@ b64(const unsigned char *p, size_t n)
 	return out;
 }
 
-/* pubkey_rsa - base64 DER SubjectPublicKeyInfo of pkey, or NULL */
-static char *
-pubkey_rsa(EVP_PKEY *pkey)
+/* pubkey_bytes - the bytes p= publishes for pkey (OPENSSL_malloc'd, *n
+ * bytes): the DER SubjectPublicKeyInfo of an RSA key, the raw 32-byte
+ * key of an ed25519 one (RFC 8463 4.2); NULL on failure or another type */
+static unsigned char *
+pubkey_bytes(EVP_PKEY *pkey, size_t *n)
 {
 	unsigned char *der = NULL;
-	int n = i2d_PUBKEY(pkey, &der);
+	int len;
+
+	if (EVP_PKEY_is_a(pkey, "RSA")) {
+		if ((len = i2d_PUBKEY(pkey, &der)) <= 0)
+			return NULL;
+		*n = (size_t)len;
+		return der;
+	}
+	if (!EVP_PKEY_is_a(pkey, "ED25519") ||
+	    EVP_PKEY_get_raw_public_key(pkey, NULL, n) != 1)
+		return NULL;
+	der = OPENSSL_malloc(*n > 0 ? *n : 1);
+	if (der == NULL || EVP_PKEY_get_raw_public_key(pkey, der, n) != 1) {
+		OPENSSL_free(der);
+		return NULL;
+	}
+	return der;
+}
+
+/* pubkey_b64 - base64 of pubkey_bytes(), or NULL */
+static char *
+pubkey_b64(EVP_PKEY *pkey)
+{
+	unsigned char *p;
+	size_t n;
 	char *s;
 
-	if (n <= 0)
+	if ((p = pubkey_bytes(pkey, &n)) == NULL)
 		return NULL;
-	s = b64(der, (size_t)n);
-	OPENSSL_free(der);
+	s = b64(p, n);
+	OPENSSL_free(p);
 	return s;
 }
 
-/* pubkey_ed25519 - base64 of the raw 32-byte public key, or NULL */
-static char *
-pubkey_ed25519(EVP_PKEY *pkey)
+/* dkimkey_fingerprint - SHA-256 of the p= bytes of pkey into md */
+int
+dkimkey_fingerprint(struct evp_pkey_st *pkey, unsigned char md[32])
 {
-	unsigned char raw[64];
-	size_t n = sizeof(raw);
+	unsigned char *p;
+	unsigned int len = 0;
+	size_t n;
+	int r;
 
-	if (EVP_PKEY_get_raw_public_key(pkey, raw, &n) != 1)
-		return NULL;
-	return b64(raw, n);
+	if ((p = pubkey_bytes(pkey, &n)) == NULL)
+		return -1;
+	r = EVP_Digest(p, n, md, &len, EVP_sha256(), NULL) == 1 && len == 32 ?
+	    0 : -1;
+	OPENSSL_free(p);
+	return r;
 }
 
 /* key_read - the private key in path, or NULL with err */
@@ -208,15 +239,13 @@ dkimkey_txt(const char *path, char *err, size_t errlen)
 
 	if ((pkey = key_read(path, err, errlen)) == NULL)
 		return NULL;
-	if (EVP_PKEY_is_a(pkey, "RSA")) {
+	if (EVP_PKEY_is_a(pkey, "RSA"))
 		k = "rsa";
-		p = pubkey_rsa(pkey);
-	} else if (EVP_PKEY_is_a(pkey, "ED25519")) {
+	else if (EVP_PKEY_is_a(pkey, "ED25519"))
 		k = "ed25519";
-		p = pubkey_ed25519(pkey);
-	} else
+	else
 		snprintf(err, errlen, "%s: key type is neither RSA nor ed25519", path);
-	if (k != NULL && p == NULL)
+	if (k != NULL && (p = pubkey_b64(pkey)) == NULL)
 		ssl_err(err, errlen, "public key export", path);
 	if (p != NULL)
 		txt = xasprintf("v=DKIM1; k=%s; p=%s", k, p);

@@ -6,7 +6,8 @@
  * anything, and every child maps it (PROC_FD_STATS). Each process adds to
  * the counters it owns with relaxed atomics: smtpd counts connections and
  * acceptances, queued the queue gauges and delivery outcomes, the master
- * the child table. The mapping outlives child restarts, so counters are
+ * the child table, smtpd and delivery the certificate dates and DKIM key
+ * facts the status page shows. The mapping outlives child restarts, so counters are
  * monotonic for the life of the master, as Prometheus expects.
  * SECURITY: every child can write the whole region; it holds only
  * counters, never anything a decision depends on.
@@ -20,7 +21,8 @@
 #include "proc.h"
 
 #define STATS_MAX_CHILDREN 64
-#define STATS_MAGIC 0x70737433u /* "pst3": bump on any layout change */
+#define STATS_MAGIC 0x70737434u /* "pst4": bump on any layout change */
+#define STATS_MAX_DKIM 32       /* dkim sections with published facts */
 
 /* Why smtpd (or another receiver) refused a message or a recipient. */
 enum stats_reject {
@@ -119,6 +121,15 @@ struct stats_child {
 	int64_t started;        /* unix seconds */
 };
 
+/* What delivery loaded for dkim section i (conf order): facts from the
+ * public half only, for the status page. */
+struct stats_dkim {
+	int32_t loaded;         /* 1 once a delivery process loaded the key */
+	int32_t alg;            /* enum dkim_alg (dkimkey.h): 0 rsa, 1 ed25519 */
+	int32_t bits;
+	uint8_t fingerprint[32];        /* dkimkey_fingerprint() */
+};
+
 struct stats_shm {
 	uint32_t magic;
 	int64_t master_started;
@@ -156,6 +167,12 @@ struct stats_shm {
 	/* queued: links closed because the child broke the protocol, by the
 	 * child's enum proc_role (smtpd, httpd) */
 	uint64_t link_violations[PROC_ROLE_MAX];
+	/* the status page's TLS and DKIM facts (numbers, never key material):
+	 * smtpd: the notAfter and notBefore of each listener's certificate
+	 * (unix seconds; 0 = no certificate, or smtpd not started yet) */
+	int64_t tls_not_after[STATS_MAX_LISTENERS];
+	int64_t tls_not_before[STATS_MAX_LISTENERS];
+	struct stats_dkim dkim[STATS_MAX_DKIM];     /* delivery */
 };
 
 extern struct stats_shm *stats;

@@ -15,7 +15,8 @@
  * subject, date and message-id, with From oversigned so no second From
  * can be added; each DKIM-Signature header is prepended.
  * SECURITY: the only place that holds key material; keys are never
- * logged, and a key that cannot be read or parsed stops the process with
+ * logged (only public facts are published, in the shared stats for the
+ * status page: algorithm, bits, SHA-256 of p=), and a key that cannot be read or parsed stops the process with
  * EXIT_CONFIG at start (never sign nothing silently). A signing failure
  * is reported to the caller, which defers the message: a message whose
  * domain has a key never leaves unsigned.
@@ -42,6 +43,7 @@
 #include "addr.h"
 #include "addrlist.h"
 #include "conf.h"
+#include "dkimkey.h"
 #include "log.h"
 #include "stats.h"
 #include "util.h"
@@ -125,10 +127,28 @@ out:
 	return err;
 }
 
-/* key_check - parse the PEM key with OpenSSL and pick the algorithm;
- * NULL, or the reason it is unusable */
+/* key_publish - the public facts of dkim section i's key (algorithm,
+ * bits, fingerprint of p=) into the shared stats for the status page */
+static void
+key_publish(size_t i, EVP_PKEY *pkey)
+{
+	struct stats_dkim *s = i < STATS_MAX_DKIM ? &stats->dkim[i] : NULL;
+	unsigned char md[32];
+
+	if (s == NULL || dkimkey_fingerprint(pkey, md) == -1)
+		return;
+	memcpy(s->fingerprint, md, sizeof(md));
+	__atomic_store_n(&s->alg, EVP_PKEY_is_a(pkey, "ED25519") ? DKIM_ED25519 :
+	    DKIM_RSA, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->bits, EVP_PKEY_get_bits(pkey), __ATOMIC_RELAXED);
+	__atomic_store_n(&s->loaded, 1, __ATOMIC_RELEASE);
+}
+
+/* key_check - parse the PEM key with OpenSSL and pick the algorithm
+ * (the public facts of key i published); NULL, or why it is unusable */
 static const char *
-key_check(const char *pem, size_t len, dkim_alg_t *alg, EVP_PKEY **keep)
+key_check(size_t i, const char *pem, size_t len, dkim_alg_t *alg,
+    EVP_PKEY **keep)
 {
 	BIO *bio = BIO_new_mem_buf(pem, (int)len);
 	EVP_PKEY *pkey;
@@ -152,6 +172,8 @@ key_check(const char *pem, size_t len, dkim_alg_t *alg, EVP_PKEY **keep)
 	default:
 		why = "neither an RSA nor an Ed25519 key";
 	}
+	if (why == NULL)
+		key_publish(i, pkey);
 	if (why == NULL && *alg == DKIM_SIGN_ED25519SHA256)
 		*keep = pkey;
 	else
@@ -198,7 +220,7 @@ delivery_dkim_load(const struct conf *c)
 
 		k->cd = &c->dkim[i];
 		err = key_read(c->dkim[i].key, &k->pem, &k->len);
-		why = err != 0 ? strerror(err) : key_check(k->pem, k->len, &k->alg,
+		why = err != 0 ? strerror(err) : key_check(i, k->pem, k->len, &k->alg,
 		    &k->pkey);
 		if (why != NULL) {
 			log_warnx("dkim %s: cannot read key %s: %s", c->dkim[i].domain,

@@ -7,7 +7,9 @@
  * session from its plain bufferevent to an openssl one on the same fd.
  *
  * SECURITY: the certificate and key are read once at start-up, before
- * the privileges are dropped (the key may be readable by root only); a
+ * the privileges are dropped (the key may be readable by root only);
+ * the certificate's validity dates go to the shared stats (the status
+ * page shows them: httpd never reads certificate or key files); a
  * reload restarts the smtpd processes, so a new certificate is served by
  * the next process. STARTTLS (CVE-2011-0411): whatever the client
  * pipelined after the STARTTLS command is thrown away by smtpd_cmd.c
@@ -24,9 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -34,6 +38,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "stats.h"
 #include "util.h"
 
 #include "smtpd.h"
@@ -76,6 +81,33 @@ tls_ctx_new(const struct conf_listen *l)
 	return ctx;
 }
 
+/* asn1_unix - an ASN.1 time as unix seconds, 0 if unreadable */
+static int64_t
+asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/* tls_publish_dates - the validity of listener i's certificate (none
+ * when ctx is NULL) into the shared stats: the status page shows when it
+ * expires */
+static void
+tls_publish_dates(size_t i, SSL_CTX *ctx)
+{
+	X509 *x = ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL;
+
+	if (i >= STATS_MAX_LISTENERS)
+		return;
+	stats_gauge_set(&stats->tls_not_before[i],
+	    x != NULL ? asn1_unix(X509_get0_notBefore(x)) : 0);
+	stats_gauge_set(&stats->tls_not_after[i],
+	    x != NULL ? asn1_unix(X509_get0_notAfter(x)) : 0);
+}
+
 /* tls_init - a context for every listener with a certificate */
 void
 tls_init(void)
@@ -90,6 +122,7 @@ tls_init(void)
 			smtpd.tls_ctx[i] = tls_ctx_new(l);
 			log_debug("listen %s: TLS certificate %s", l->name, l->tls_cert);
 		}
+		tls_publish_dates(i, smtpd.tls_ctx[i]);
 	}
 }
 
