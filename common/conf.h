@@ -161,6 +161,8 @@ struct conf_http {
 	size_t ncors_origins;
 	size_t ready_min_free;  /* /readyz: bytes free on spool_dir */
 	char *admin_token;      /* bearer token of /api/v1/events; "" = off */
+	size_t history_size;    /* samples in each ring of the status page */
+	time_t history_step;    /* seconds between samples (the fine ring) */
 };
 
 struct conf {

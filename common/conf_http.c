@@ -1,8 +1,8 @@
 /*
  * conf_http.c - the configuration of postern-httpd: http_listen and the
  * http section (the send API's allow-list, sender, rate limit, body limit,
- * client address header and trusted proxies, nonces, CORS, /readyz and
- * the admin token).
+ * client address header and trusted proxies, nonces, CORS, /readyz, the
+ * admin token and the status page's history).
  *
  * Owns: the http schema and its checks, struct conf_http's values.
  * SECURITY: nonce_secret and admin_token are secrets: printed only as
@@ -84,6 +84,8 @@ static cfg_opt_t http_opts[] = {
 	CFG_STR_LIST_CB("cors_origins", "{}", CFGF_NONE, conf_cb_string),
 	CFG_INT_CB("ready_min_free", 64 * 1024 * 1024, CFGF_NONE, conf_cb_size),
 	CFG_STR_CB("admin_token", "", CFGF_NONE, conf_cb_string),
+	CFG_INT_CB("history_size", 60, CFGF_NONE, conf_cb_int_range),
+	CFG_INT_CB("history_step", 60, CFGF_NONE, conf_cb_window),
 	CFG_END()
 };
 
@@ -138,6 +140,8 @@ conf_http_fill(struct conf *c, cfg_t *cfg)
 	ch->cors_origins = conf_strlist_copy(h, "cors_origins", &ch->ncors_origins);
 	ch->ready_min_free = (size_t)cfg_getint(h, "ready_min_free");
 	ch->admin_token = xstrdup(cfg_getstr(h, "admin_token"));
+	ch->history_size = (size_t)cfg_getint(h, "history_size");
+	ch->history_step = (time_t)cfg_getint(h, "history_step");
 }
 
 /* conf_http_free - what conf_http_fill allocated; secrets wiped */
@@ -198,4 +202,6 @@ conf_http_dump(const struct conf *c, FILE *fp)
 	conf_dump_strs(fp, "http.cors_origins", h->cors_origins, h->ncors_origins);
 	fprintf(fp, "http.ready_min_free = %zu\nhttp.admin_token = %s\n",
 	    h->ready_min_free, *h->admin_token != '\0' ? "(set)" : "(none)");
+	fprintf(fp, "http.history_size = %zu\nhttp.history_step = %llds\n",
+	    h->history_size, (long long)h->history_step);
 }

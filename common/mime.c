@@ -111,3 +111,33 @@ mime_bytes(GMimeObject *o, size_t *len)
 	g_free(g);
 	return s;
 }
+
+/* mime_headers - see mime.h */
+int
+mime_headers(const char *msg, size_t len,
+    void (*fn)(const char *name, const char *value, void *arg), void *arg)
+{
+	GMimeStream *st;
+	GMimeParser *p;
+	GMimeMessage *m;
+	GMimeHeaderList *hl;
+	GMimeHeader *h;
+	int i, n;
+
+	mime_setup();
+	st = g_mime_stream_mem_new_with_buffer(msg, len);
+	p = g_mime_parser_new_with_stream(st);
+	g_object_unref(st);
+	m = g_mime_parser_construct_message(p, NULL);
+	g_object_unref(p);
+	if (m == NULL)
+		return -1;
+	hl = g_mime_object_get_header_list(GMIME_OBJECT(m));
+	n = g_mime_header_list_get_count(hl);
+	for (i = 0; i < n; i++) {
+		h = g_mime_header_list_get_header_at(hl, i);
+		fn(g_mime_header_get_name(h), g_mime_header_get_value(h), arg);
+	}
+	g_object_unref(m);
+	return n;
+}

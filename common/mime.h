@@ -1,6 +1,8 @@
 /*
  * mime.h - building messages with GMime 3, for the processes that compose
- * mail (httpd: the send API; queued: delivery status notifications).
+ * mail (httpd: the send API; queued: delivery status notifications), and
+ * reading a message's header fields (httpd: the status page's queue
+ * browser).
  * Only they include this header and link GMime (delivery links it too,
  * to read messages); smtpd, postern-sendmail, the master and posternctl
  * do not.
@@ -33,5 +35,11 @@ void mime_header(GMimeObject *o, const char *name, const char *value);
 /* mime_bytes - o serialised with CR LF line ends (malloc'd, NUL-
  * terminated, *len bytes); o is released */
 char *mime_bytes(GMimeObject *o, size_t *len);
+/* mime_headers - fn for every header field of the message in msg (len
+ * bytes; its header alone will do), in order, as GMime reads it: the
+ * name, and the value unfolded and RFC 2047-decoded. Returns how many,
+ * or -1 when GMime cannot read it as a message. */
+int mime_headers(const char *msg, size_t len,
+    void (*fn)(const char *name, const char *value, void *arg), void *arg);
 
 #endif

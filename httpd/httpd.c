@@ -87,6 +87,7 @@ static const struct route routes[] = {
 	{ "/healthz", M_GET, route_healthz, 0, "GET, HEAD" },
 	{ "/readyz", M_GET, ready_route, 0, "GET, HEAD" },
 	{ "/metrics", M_GET, route_metrics, 0, "GET, HEAD" },
+	{ "/api/v1/stats/history", M_GET, history_route, 0, "GET, HEAD" },
 	{ "/api/v1/send", EVHTTP_REQ_POST, send_route_send, RF_SEND,
 	  "POST, OPTIONS" },
 	{ "/api/v1/send", EVHTTP_REQ_OPTIONS, send_route_preflight, RF_SEND,
@@ -429,6 +430,7 @@ httpd_main(int argc, char **argv)
 	queue_attach(PROC_FD_QUEUE);
 	send_init(httpd.ch.conf);
 	status_init(httpd.ch.base);
+	history_init(httpd.ch.base, httpd.ch.conf);
 	httpd_listen(&httpd);
 	priv_drop(httpd.ch.conf->user);
 	child_ready(&httpd.ch);

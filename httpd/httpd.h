@@ -14,7 +14,10 @@
 #define POSTERN_HTTPD_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
+
+#include "httpd_ring.h"
 
 struct evbuffer;
 struct event_base;
@@ -50,6 +53,23 @@ const char *httpd_event(unsigned id);
 /* httpd_events_seen - how many queue events arrived (the newest id) */
 unsigned httpd_events_seen(void);
 
+/* ---- httpd_history.c ---- */
+
+#define HISTORY_COARSE 24       /* fine steps in one coarse step */
+
+/* history_init - the rings (http.history_size) and the sampling timer
+ * (http.history_step) */
+void history_init(struct event_base *base, const struct conf *c);
+/* history_read - the shared counters (cumulative) and gauges now */
+void history_read(struct ring_sample *s);
+/* history_fine, history_coarse - the rings; history_step - seconds
+ * between fine samples */
+const struct ring *history_fine(void);
+const struct ring *history_coarse(void);
+time_t history_step(void);
+/* history_route - GET /api/v1/stats/history */
+void history_route(struct evhttp_request *req);
+
 /* ---- httpd_status.c ---- */
 
 /* status_init - start sampling the counters for the page's rates */
@@ -66,6 +86,20 @@ int httpd_token_ok(struct evhttp_request *req);
 void events_route(struct evhttp_request *req);
 /* events_publish - event number id to every subscriber */
 void events_publish(unsigned id, const char *json);
+
+/* ---- httpd_ctl.c ---- */
+
+/* httpd_ctl_fn - the end of a control request: status 0 or queued's
+ * errno, or -1 when queued was unreachable or did not answer; text
+ * queued's (or why not); rows the IPC_CTL_ROW objects (a JSON array,
+ * borrowed, NULL when queued was unreachable); fd the descriptor
+ * IPC_CTL_DONE carried or -1 (the callee closes it) */
+typedef void httpd_ctl_fn(void *arg, int status, const char *text,
+    struct json_t *rows, int fd);
+/* httpd_ctl - one request to queued's control socket; done runs exactly
+ * once, maybe before httpd_ctl returns */
+void httpd_ctl(struct event_base *base, const char *command,
+    const char *argument, uint32_t flags, httpd_ctl_fn *done, void *arg);
 
 /* ---- httpd_admin.c ---- */
 

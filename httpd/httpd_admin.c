@@ -1,24 +1,32 @@
 /*
  * httpd_admin.c - the admin API: the queue operations of posternctl over
  * HTTP, authenticated with the bearer token admin_token, carried out
- * through queued's control socket (the same IPC_QUEUED_CTL_REQUEST ->
- * IPC_CTL_ROW* -> IPC_CTL_DONE exchange posternctl uses).
+ * through queued's control socket (httpd_ctl.c: the same exchange
+ * posternctl uses).
  *
  *   GET    /api/v1/queue              list: {"count", "messages": [...]}
+ *   GET    /api/v1/queue?q=TEXT       search by queue id, sender, recipient
  *   GET    /api/v1/queue/summary      counts by recipient state, oldest age
- *   GET    /api/v1/queue/ID           show: the message in detail
+ *   GET    /api/v1/queue/destinations the queue by destination:
+ *                                     {"count", "destinations": [...]}
+ *   GET    /api/v1/queue/ID           show: the message in detail, with
+ *                                     its header fields
  *   POST   /api/v1/queue/flush        retry everything now
+ *   POST   /api/v1/queue/destinations/flush?destination=KEY
+ *                                     retry one destination now
  *   POST   /api/v1/queue/ID/ACTION    flush, hold, release, requeue
  *   DELETE /api/v1/queue/ID           delete
  *
- * Owns: one control connection per request (struct adm), opened when the
- * request arrives and closed after IPC_CTL_DONE.
+ * Owns: struct adm, one per request, from the request until the reply.
  * SECURITY: 401 without the token (constant-time compare in
  * httpd_events.c); queue ids are checked (16 hex digits) and actions come
- * from a fixed table before anything reaches queued. httpd runs as
- * queued's user, so queued lets it change the queue (SO_PEERCRED).
+ * from a fixed table before anything reaches queued; search texts and
+ * destinations are checked again by queued. httpd runs as queued's user,
+ * so queued lets it change the queue and read a message (SO_PEERCRED);
+ * of the message httpd reads only the header (ADM_HEADER_MAX bytes)
+ * and only for a request with the token. Request data is never echoed.
  * STANDARDS: RFC 9110 (methods, 200/400/401/404/405/409/503), RFC 6750,
- * RFC 8259.
+ * RFC 8259, RFC 5322 (header fields).
  */
 #include "config.h"
 
@@ -30,29 +38,27 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
 #include "conf.h"
-#include "ctlsock.h"
 #include "httpd.h"
-#include "ipc.h"
 #include "ipc_types.h"
 #include "log.h"
-#include "msgbuf.h"
+#include "mime.h"
 #include "spool.h"
 #include "util.h"
 
 #define ADM_PREFIX "/api/v1/queue"
-#define ADM_TIMEOUT 10          /* seconds for connecting to queued */
+#define ADM_HEADER_MAX (64 * 1024)      /* bytes of a message read for show */
 
-/* One admin request talking to queued. */
+/* How the rows of an answer are replied. */
+enum adm_kind { ADM_ROWS = 0, ADM_SUMMARY, ADM_SHOW, ADM_DESTINATIONS };
+
+/* One admin request waiting for queued. */
 struct adm {
 	struct evhttp_request *req;
-	struct ipc_chan *chan;
-	struct event_base *base;
-	json_t *rows;
-	int summary;            /* answer with counts, not the rows */
-	int replied, closed, finishing;
+	enum adm_kind kind;
 };
 
 /* What a path and method mean. */
@@ -71,59 +77,17 @@ static const struct adm_op adm_ops[] = {
 	{ EVHTTP_REQ_POST, "requeue", "requeue" },
 };
 
-static void adm_row(struct ipc_chan *, struct ipc_msg *, void *);
-static void adm_done(struct ipc_chan *, struct ipc_msg *, void *);
-
-static const struct ipc_handler adm_table[] = {
-	{ IPC_CTL_ROW, adm_row },
-	{ IPC_CTL_DONE, adm_done },
-	{ 0, NULL },
-};
-
-/* adm_finish - free the request state (from the event loop) */
-static void
-adm_finish(evutil_socket_t fd, short what, void *arg)
-{
-	struct adm *a = arg;
-
-	if (a->chan != NULL)
-		ipc_chan_free(&a->chan);
-	json_decref(a->rows);
-	free(a);
-}
-
-/* adm_schedule_finish - adm_finish once, after the current callback */
-static void
-adm_schedule_finish(struct adm *a)
-{
-	if (a->finishing)
-		return;
-	a->finishing = 1;
-	event_base_once(a->base, -1, EV_TIMEOUT, adm_finish, a, NULL);
-}
-
-/* adm_row - IPC_CTL_ROW: keep the JSON object */
-static void
-adm_row(struct ipc_chan *c, struct ipc_msg *m, void *arg)
-{
-	struct adm *a = arg;
-	json_t *j = json_loads(msg_get_str(&m->r), 0, NULL);
-
-	msg_end(&m->r, "IPC_CTL_ROW");
-	if (j != NULL)
-		json_array_append_new(a->rows, j);
-}
-
 /* status_code - the HTTP answer for a control status */
 static int
-status_code(uint32_t status, const char **reason)
+status_code(int status, const char **reason)
 {
-	static const struct { uint32_t err; int code; const char *reason; } map[] = {
+	static const struct { int err; int code; const char *reason; } map[] = {
 		{ 0, HTTP_OK, "OK" },
 		{ ENOENT, HTTP_NOTFOUND, "Not Found" },
 		{ EPERM, 403, "Forbidden" },
 		{ EINVAL, HTTP_BADREQUEST, "Bad Request" },
 		{ EBUSY, 409, "Conflict" },
+		{ -1, HTTP_SERVUNAVAIL, "Service Unavailable" },
 	};
 	size_t i;
 
@@ -168,77 +132,74 @@ summarise(json_t *rows)
 	    (json_int_t)0);
 }
 
-/* adm_done - IPC_CTL_DONE: the HTTP answer */
+/* header_add - one header field into the JSON array arg */
 static void
-adm_done(struct ipc_chan *c, struct ipc_msg *m, void *arg)
+header_add(const char *name, const char *value, void *arg)
+{
+	json_t *h = json_pack("{s:s, s:s}", "name", name != NULL ? name : "",
+	    "value", value != NULL ? value : "");
+
+	if (h == NULL)          /* not UTF-8 */
+		h = json_pack("{s:s, s:s}", "name", "?", "value", "?");
+	json_array_append_new(arg, h);
+}
+
+/* message_headers - the header fields of the message file fd (its
+ * first ADM_HEADER_MAX bytes) as [{"name", "value"}] */
+static json_t *
+message_headers(int fd)
+{
+	json_t *a = json_array();
+	char *buf = xmalloc(ADM_HEADER_MAX);
+	ssize_t n;
+	size_t len = 0;
+
+	while (len < ADM_HEADER_MAX &&
+	    (n = pread(fd, buf + len, ADM_HEADER_MAX - len, (off_t)len)) > 0)
+		len += (size_t)n;
+	if (len > 0 && mime_headers(buf, len, header_add, a) == -1)
+		log_warnx("admin: a queued message header GMime cannot read");
+	free(buf);
+	return a;
+}
+
+/* adm_done - the control answer as the HTTP reply */
+static void
+adm_done(void *arg, int status, const char *text, json_t *rows, int fd)
 {
 	struct adm *a = arg;
-	uint32_t status = msg_get_u32(&m->r);
-	const char *text = msg_get_str(&m->r), *reason;
+	const char *reason;
 	int code = status_code(status, &reason);
-	json_t *j;
+	json_t *first;
 
-	msg_end(&m->r, "IPC_CTL_DONE");
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
-	a->replied = 1;
 	if (status != 0)
 		httpd_reply_error(a->req, code, reason, NULL, text);
-	else if (a->summary)
-		httpd_reply_json(a->req, code, reason, summarise(a->rows));
+	else if (a->kind == ADM_SUMMARY)
+		httpd_reply_json(a->req, code, reason, summarise(rows));
 	else {
-		j = json_pack("{s:s,s:I,s:O}", "result", text, "count",
-		    (json_int_t)json_array_size(a->rows), "messages", a->rows);
-		httpd_reply_json(a->req, code, reason, j);
+		if (a->kind == ADM_SHOW && fd >= 0 &&
+		    (first = json_array_get(rows, 0)) != NULL)
+			json_object_set_new(first, "headers", message_headers(fd));
+		httpd_reply_json(a->req, code, reason, json_pack("{s:s,s:I,s:O}",
+		    "result", text, "count", (json_int_t)json_array_size(rows),
+		    a->kind == ADM_DESTINATIONS ? "destinations" : "messages", rows));
 	}
-	adm_schedule_finish(a);
+	if (fd >= 0)
+		close(fd);
+	free(a);
 }
 
-/* adm_closed - queued closed the connection (before DONE: 503) */
+/* adm_start - send the command; the reply comes from adm_done */
 static void
-adm_closed(struct ipc_chan *c, void *arg)
+adm_start(struct evhttp_request *req, const char *command, const char *arg,
+    enum adm_kind kind)
 {
-	struct adm *a = arg;
+	struct adm *a = xcalloc(1, sizeof(*a));
 
-	a->chan = NULL;         /* ipc frees it after we return */
-	a->closed = 1;
-	if (!a->replied) {
-		a->replied = 1;
-		httpd_reply_error(a->req, HTTP_SERVUNAVAIL, "Service Unavailable", NULL,
-		    "queue control connection lost");
-	}
-	adm_schedule_finish(a);
-}
-
-/* adm_start - connect to queued and send the command */
-static void
-adm_start(struct evhttp_request *req, const char *command, const char *id,
-    int summary)
-{
-	struct adm *a;
-	struct msgbuf b;
-	int fd;
-
-	if ((fd = ctlsock_connect(httpd_conf()->control_socket, ADM_TIMEOUT)) == -1) {
-		log_warn("admin: cannot reach queued at %s", httpd_conf()->control_socket);
-		httpd_reply_error(req, HTTP_SERVUNAVAIL, "Service Unavailable", NULL,
-		    "queue unavailable");
-		return;
-	}
-	a = xcalloc(1, sizeof(*a));
 	a->req = req;
-	a->summary = summary;
-	a->rows = json_array();
-	a->base = evhttp_connection_get_base(evhttp_request_get_connection(req));
-	a->chan = ipc_chan_new(a->base, fd, "control", adm_table, adm_closed, a);
-	ipc_chan_set_untrusted(a->chan);
-	msgbuf_init(&b);
-	msg_add_str(&b, command);
-	msg_add_str(&b, id);
-	msg_add_u32(&b, 0);
-	ipc_send(a->chan, IPC_QUEUED_CTL_REQUEST, &b, -1);
-	msgbuf_free(&b);
+	a->kind = kind;
+	httpd_ctl(evhttp_connection_get_base(evhttp_request_get_connection(req)),
+	    command, arg, kind == ADM_SHOW ? IPC_CTL_F_MESSAGE : 0, adm_done, a);
 }
 
 /* adm_auth - 401 unless the token is right; 0 if it is */
@@ -262,39 +223,101 @@ not_allowed(struct evhttp_request *req, const char *allow)
 	    "method not allowed");
 }
 
-/* adm_collection - /api/v1/queue, /summary and /flush */
+/* query_param - the decoded query parameter name of req into buf; 1 if
+ * present and not empty, 0 if absent, -1 if malformed or too long */
+static int
+query_param(struct evhttp_request *req, const char *name, char *buf, size_t len)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq params;
+	const char *v;
+	int r = 0;
+
+	if (q == NULL)
+		return 0;
+	if (evhttp_parse_query_str(q, &params) == -1)
+		return -1;
+	if ((v = evhttp_find_header(&params, name)) != NULL && *v != '\0')
+		r = strlcpy(buf, v, len) < len ? 1 : -1;
+	evhttp_clear_headers(&params);
+	return r;
+}
+
+/* adm_list - GET /api/v1/queue: list, or with ?q=TEXT a search */
 static void
+adm_list(struct evhttp_request *req)
+{
+	char text[256];
+
+	switch (query_param(req, "q", text, sizeof(text))) {
+	case 1:
+		adm_start(req, "search", text, ADM_ROWS);
+		break;
+	case 0:
+		adm_start(req, "list", "", ADM_ROWS);
+		break;
+	default:
+		httpd_reply_error(req, HTTP_BADREQUEST, "Bad Request", "q",
+		    "a search text of 1 to 255 bytes");
+	}
+}
+
+/* adm_destinations - /destinations and /destinations/flush */
+static void
+adm_destinations(struct evhttp_request *req, int method, int flush)
+{
+	char key[256];
+
+	if (!flush && method != EVHTTP_REQ_GET) {
+		not_allowed(req, "GET");
+		return;
+	}
+	if (!flush) {
+		adm_start(req, "destinations", "", ADM_DESTINATIONS);
+		return;
+	}
+	if (method != EVHTTP_REQ_POST)
+		not_allowed(req, "POST");
+	else if (query_param(req, "destination", key, sizeof(key)) != 1)
+		httpd_reply_error(req, HTTP_BADREQUEST, "Bad Request", "destination",
+		    "a destination of 1 to 255 bytes");
+	else
+		adm_start(req, "flush-destination", key, ADM_ROWS);
+}
+
+/* adm_collection - the paths that name no message; 0 if rest is none */
+static int
 adm_collection(struct evhttp_request *req, int method, const char *rest)
 {
 	if (*rest == '\0' || strcmp(rest, "/summary") == 0) {
 		if (method != EVHTTP_REQ_GET)
 			not_allowed(req, "GET");
+		else if (*rest == '\0')
+			adm_list(req);
 		else
-			adm_start(req, "list", "", *rest != '\0');
-		return;
-	}
-	if (method != EVHTTP_REQ_POST)
-		not_allowed(req, "POST");
+			adm_start(req, "list", "", ADM_SUMMARY);
+	} else if (strcmp(rest, "/flush") == 0) {
+		if (method != EVHTTP_REQ_POST)
+			not_allowed(req, "POST");
+		else
+			adm_start(req, "flush", "", ADM_ROWS);
+	} else if (strcmp(rest, "/destinations") == 0)
+		adm_destinations(req, method, 0);
+	else if (strcmp(rest, "/destinations/flush") == 0)
+		adm_destinations(req, method, 1);
 	else
-		adm_start(req, "flush", "", 0);
+		return 0;
+	return 1;
 }
 
-/* admin_route - everything under /api/v1/queue */
-void
-admin_route(struct evhttp_request *req, const char *path)
+/* adm_message - /ID and /ID/ACTION */
+static void
+adm_message(struct evhttp_request *req, int method, const char *rest)
 {
-	int method = (int)evhttp_request_get_command(req);
-	const char *rest = path + strlen(ADM_PREFIX), *action;
 	char id[QUEUE_ID_LEN + 1];
+	const char *action;
 	size_t i;
 
-	if (adm_auth(req) == -1)
-		return;
-	if (*rest == '\0' || strcmp(rest, "/summary") == 0 ||
-	    strcmp(rest, "/flush") == 0) {
-		adm_collection(req, method, rest);
-		return;
-	}
 	if (rest[0] != '/' || strlen(rest + 1) < QUEUE_ID_LEN) {
 		httpd_reply_error(req, HTTP_NOTFOUND, "Not Found", NULL, "not found");
 		return;
@@ -308,7 +331,9 @@ admin_route(struct evhttp_request *req, const char *path)
 	for (i = 0; i < sizeof(adm_ops) / sizeof(adm_ops[0]); i++)
 		if (strcmp(adm_ops[i].action, action) == 0 &&
 		    adm_ops[i].method == method) {
-			adm_start(req, adm_ops[i].command, id, 0);
+			adm_start(req, adm_ops[i].command, id,
+			    *action == '\0' && method == EVHTTP_REQ_GET ? ADM_SHOW :
+			    ADM_ROWS);
 			return;
 		}
 	for (i = 0; i < sizeof(adm_ops) / sizeof(adm_ops[0]); i++)
@@ -317,6 +342,19 @@ admin_route(struct evhttp_request *req, const char *path)
 			return;
 		}
 	httpd_reply_error(req, HTTP_NOTFOUND, "Not Found", NULL, "not found");
+}
+
+/* admin_route - everything under /api/v1/queue */
+void
+admin_route(struct evhttp_request *req, const char *path)
+{
+	int method = (int)evhttp_request_get_command(req);
+	const char *rest = path + strlen(ADM_PREFIX);
+
+	if (adm_auth(req) == -1)
+		return;
+	if (!adm_collection(req, method, rest))
+		adm_message(req, method, rest);
 }
 
 /* admin_path - 1 if path is under /api/v1/queue */
