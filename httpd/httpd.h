@@ -8,7 +8,10 @@
  * table; httpd_ready.c answers /readyz; httpd_send.c is the send API
  * (its queue transactions); httpd_mime.c composes the message it queues;
  * httpd_events.c streams queue events (Server-Sent Events);
- * httpd_status.c is the HTML status page; httpd_admin.c the admin API.
+ * httpd_status.c is the HTML status page (the operator console), with
+ * its charts (httpd_chart.c, from httpd_history.c's rings, httpd_ring.c)
+ * and tables (httpd_console.c); httpd_admin.c the admin API;
+ * httpd_ctl.c the client of queued's control socket both use.
  */
 #ifndef POSTERN_HTTPD_H
 #define POSTERN_HTTPD_H
@@ -74,8 +77,35 @@ void history_route(struct evhttp_request *req);
 
 /* status_init - start sampling the counters for the page's rates */
 void status_init(struct event_base *base);
-/* status_route - GET /: the HTML status page */
+/* status_route - GET /: the HTML status page (the operator console) */
 void status_route(struct evhttp_request *req);
+/* httpd_html - s HTML-escaped into out (NULL: nothing) */
+void httpd_html(struct evbuffer *out, const char *s);
+/* httpd_time, httpd_time_text - a <time> element for unix seconds t or
+ * an ISO 8601 UTC text ("-" for 0 or "") */
+void httpd_time(struct evbuffer *out, int64_t t);
+void httpd_time_text(struct evbuffer *out, const char *iso);
+/* httpd_duration - s seconds as "3d 4h", "5h 12m", "4m 3s" or "12s" */
+const char *httpd_duration(int64_t s, char *buf, size_t len);
+
+/* ---- httpd_chart.c ---- */
+
+/* chart_section - the charts of both history rings, as inline SVG */
+void chart_section(struct evbuffer *out);
+
+/* ---- httpd_console.c ---- */
+
+/* console_destinations - the destinations table from queued's rows (NULL:
+ * queued did not answer), sorted by the column sort ("worst" or unknown:
+ * the worst first); detail (the admin token was sent): the last errors'
+ * texts and a flush button per destination */
+void console_destinations(struct evbuffer *out, struct json_t *rows,
+    const char *sort, int detail);
+/* console_processes - the child table: process, pid, state, uptime,
+ * restarts */
+void console_processes(struct evbuffer *out);
+/* console_tls - the listeners' certificates and the DKIM keys in use */
+void console_tls(struct evbuffer *out);
 
 /* ---- httpd_events.c ---- */
 

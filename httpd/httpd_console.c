@@ -1,0 +1,436 @@
+/*
+ * httpd_console.c - the operator console's tables on the status page:
+ * destinations (from queued's "destinations" control command, sorted,
+ * the worst first), the processes (the master's child table in the
+ * shared stats) and the TLS certificates and DKIM keys in use (the facts
+ * smtpd and delivery publish in the shared stats, named from httpd's own
+ * configuration).
+ *
+ * Owns: the sort orders of the destinations table and what "worst" means:
+ * a destination in backoff first, then the most messages deferred, then
+ * the most deferrals and bounces in the last hour, then the most waiting.
+ * SECURITY: every string is HTML-escaped (httpd_html). Without the admin
+ * token (detail 0) a destination's last error is shown as its enhanced
+ * status code and reason class only: remote reply texts may hold
+ * addresses, and the page is readable by anyone who reaches the port.
+ * httpd never reads a certificate or a key: the dates and fingerprints
+ * come from the processes that loaded them.
+ * STANDARDS: HTML Living Standard, RFC 3463 (status code classes),
+ * RFC 6376 3.6.2.1 (the DKIM key's DNS name).
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+
+#include "conf.h"
+#include "dkimkey.h"
+#include "httpd.h"
+#include "proc.h"
+#include "stats.h"
+#include "util.h"
+
+#define CONSOLE_DESTS 200       /* destination rows rendered at most */
+#define CERT_WARN_DAYS 14       /* a certificate this close to expiry warns */
+
+/* One destination row, from queued's JSON object. */
+struct dest {
+	json_t *o;
+	json_int_t waiting, deferred, held, delivered, errors, in_flight, backoff;
+	const char *key;
+	const char *error_time;         /* ISO 8601, UTC: sorts as text */
+};
+
+/* The sortable columns: the query value, the header, the comparison. */
+struct column {
+	const char *sort;
+	const char *label;
+	int (*cmp)(const struct dest *, const struct dest *);
+};
+
+/* by - a before b when x is larger (descending), 0 if equal */
+#define BY(x) do { if (a->x != b->x) return a->x > b->x ? -1 : 1; } while (0)
+
+/* cmp_key - destination name, ascending */
+static int
+cmp_key(const struct dest *a, const struct dest *b)
+{
+	return strcmp(a->key, b->key);
+}
+
+/* cmp_worst - backoff, deferred, errors of the hour, waiting, name */
+static int
+cmp_worst(const struct dest *a, const struct dest *b)
+{
+	int down_a = a->backoff > 0, down_b = b->backoff > 0;
+
+	if (down_a != down_b)
+		return down_a ? -1 : 1;
+	BY(deferred);
+	BY(errors);
+	BY(waiting);
+	return cmp_key(a, b);
+}
+
+/* cmp_waiting, cmp_deferred, cmp_delivered, cmp_inuse, cmp_backoff,
+ * cmp_error - one column, descending, then the name */
+static int
+cmp_waiting(const struct dest *a, const struct dest *b)
+{
+	BY(waiting);
+	return cmp_key(a, b);
+}
+
+static int
+cmp_deferred(const struct dest *a, const struct dest *b)
+{
+	BY(deferred);
+	return cmp_key(a, b);
+}
+
+static int
+cmp_delivered(const struct dest *a, const struct dest *b)
+{
+	BY(delivered);
+	return cmp_key(a, b);
+}
+
+static int
+cmp_inuse(const struct dest *a, const struct dest *b)
+{
+	BY(in_flight);
+	return cmp_key(a, b);
+}
+
+static int
+cmp_backoff(const struct dest *a, const struct dest *b)
+{
+	BY(backoff);
+	return cmp_key(a, b);
+}
+
+static int
+cmp_error(const struct dest *a, const struct dest *b)
+{
+	int c = strcmp(b->error_time, a->error_time);
+
+	return c != 0 ? c : cmp_key(a, b);
+}
+
+static const struct column columns[] = {
+	{ "destination", "Destination", cmp_key },
+	{ "waiting", "Waiting", cmp_waiting },
+	{ "deferred", "Deferred", cmp_deferred },
+	{ "delivered", "Delivered (1 h)", cmp_delivered },
+	{ "inuse", "In use", cmp_inuse },
+	{ "backoff", "Backoff until", cmp_backoff },
+	{ "error", "Last error", cmp_error },
+};
+
+/* the comparison qsort uses (set by sort_dests) */
+static int (*dest_cmp)(const struct dest *, const struct dest *);
+
+/* qsort_cmp - dest_cmp for qsort */
+static int
+qsort_cmp(const void *a, const void *b)
+{
+	return dest_cmp(a, b);
+}
+
+/* jint - integer member of o, 0 when absent */
+static json_int_t
+jint(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+/* jstr - string member of o, "" when absent */
+static const char *
+jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? s : "";
+}
+
+/* dests_of - rows as an array of struct dest (malloc'd, *n of them),
+ * sorted by the column called sort ("worst" or unknown: the worst first) */
+static struct dest *
+dests_of(json_t *rows, const char *sort, size_t *n)
+{
+	struct dest *d = xcalloc(json_array_size(rows) + 1, sizeof(*d));
+	json_t *o;
+	size_t i;
+
+	json_array_foreach(rows, i, o) {
+		d[i].o = o;
+		d[i].key = jstr(o, "destination");
+		d[i].waiting = jint(o, "waiting");
+		d[i].deferred = jint(o, "deferred");
+		d[i].held = jint(o, "held");
+		d[i].delivered = jint(o, "delivered_1h");
+		d[i].errors = jint(o, "deferred_1h") + jint(o, "bounced_1h");
+		d[i].in_flight = jint(o, "in_flight");
+		d[i].backoff = jint(o, "backoff_until");
+		d[i].error_time = jstr(o, "last_error_time");
+	}
+	*n = json_array_size(rows);
+	dest_cmp = cmp_worst;
+	for (i = 0; i < sizeof(columns) / sizeof(columns[0]); i++)
+		if (strcmp(columns[i].sort, sort) == 0)
+			dest_cmp = columns[i].cmp;
+	qsort(d, *n, sizeof(*d), qsort_cmp);
+	return d;
+}
+
+/* dest_header - the header row: each column a link sorting by it */
+static void
+dest_header(struct evbuffer *out, const char *sort, int detail)
+{
+	size_t i;
+
+	evbuffer_add_printf(out, "<thead><tr>");
+	for (i = 0; i < sizeof(columns) / sizeof(columns[0]); i++)
+		evbuffer_add_printf(out, "<th%s><a href=\"?sort=%s#destinations\">"
+		    "%s</a></th>", strcmp(columns[i].sort, sort) == 0 ?
+		    " aria-sort=\"descending\"" : "", columns[i].sort,
+		    columns[i].label);
+	evbuffer_add_printf(out, "%s</tr></thead>\n", detail ? "<th></th>" : "");
+}
+
+/* dest_error - the last error cell: the code and class, the reply text
+ * too with detail */
+static void
+dest_error(struct evbuffer *out, const struct dest *d, int detail)
+{
+	const char *dsn = jstr(d->o, "last_dsn"), *err = jstr(d->o, "last_error");
+
+	evbuffer_add(out, "<td class=\"err\">", 16);
+	if (*dsn == '\0' && *err == '\0') {
+		evbuffer_add(out, "-</td>", 6);
+		return;
+	}
+	evbuffer_add(out, "<code>", 6);
+	httpd_html(out, dsn);
+	evbuffer_add_printf(out, "</code> %s", stats_reason_name(stats_reason_of(dsn)));
+	if (detail && *err != '\0') {
+		evbuffer_add(out, ": <span class=\"reply\">", 22);
+		httpd_html(out, err);
+		evbuffer_add(out, "</span>", 7);
+	}
+	evbuffer_add(out, " ", 1);
+	httpd_time_text(out, jstr(d->o, "last_error_time"));
+	evbuffer_add(out, "</td>", 5);
+}
+
+/* dest_row - one destination */
+static void
+dest_row(struct evbuffer *out, const struct dest *d, int detail)
+{
+	evbuffer_add_printf(out, "<tr class=\"dest%s\" data-dest=\"",
+	    d->backoff > 0 ? " bad" : d->deferred > 0 ? " warn" : "");
+	httpd_html(out, d->key);
+	evbuffer_add(out, "\"><th scope=\"row\">", 18);
+	httpd_html(out, d->key);
+	evbuffer_add_printf(out, "</th><td class=\"num\">%" JSON_INTEGER_FORMAT,
+	    d->waiting);
+	if (d->held > 0)
+		evbuffer_add_printf(out, " (%" JSON_INTEGER_FORMAT " held)", d->held);
+	evbuffer_add_printf(out, "</td><td class=\"num\">%" JSON_INTEGER_FORMAT
+	    "</td><td class=\"num\">%" JSON_INTEGER_FORMAT "</td><td class=\"num\">%"
+	    JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT "</td><td>", d->deferred,
+	    d->delivered, d->in_flight, jint(d->o, "concurrency"));
+	httpd_time_text(out, jstr(d->o, "backoff_until_time"));
+	evbuffer_add(out, "</td>", 5);
+	dest_error(out, d, detail);
+	if (detail) {
+		evbuffer_add(out, "<td><button type=\"button\" class=\"act\" "
+		    "data-flush-dest=\"", 51);
+		httpd_html(out, d->key);
+		evbuffer_add(out, "\">Flush</button></td>", 21);
+	}
+	evbuffer_add(out, "</tr>\n", 6);
+}
+
+/* console_destinations - the destinations table */
+void
+console_destinations(struct evbuffer *out, json_t *rows, const char *sort,
+    int detail)
+{
+	struct dest *d;
+	size_t n, i;
+
+	evbuffer_add_printf(out, "<h2>Destinations</h2>\n");
+	if (rows == NULL) {
+		evbuffer_add_printf(out, "<p class=\"bad\" id=\"dest-none\">the queue "
+		    "manager does not answer</p>\n");
+		return;
+	}
+	d = dests_of(rows, sort, &n);
+	if (n == 0)
+		evbuffer_add_printf(out, "<p id=\"dest-none\">no destination has "
+		    "mail waiting or was tried in the last hour</p>\n");
+	else {
+		evbuffer_add_printf(out, "<div class=\"scroll\"><table id=\"dest-table\">\n");
+		dest_header(out, sort, detail);
+		evbuffer_add_printf(out, "<tbody>\n");
+		for (i = 0; i < n && i < CONSOLE_DESTS; i++)
+			dest_row(out, &d[i], detail);
+		evbuffer_add_printf(out, "</tbody></table></div>\n");
+		if (n > CONSOLE_DESTS)
+			evbuffer_add_printf(out, "<p>and %zu more (GET "
+			    "/api/v1/queue/destinations lists them all)</p>\n",
+			    n - CONSOLE_DESTS);
+	}
+	free(d);
+}
+
+/* slot_role - slot i's role if it is in use, else -1 */
+static int
+slot_role(size_t i)
+{
+	int32_t role = __atomic_load_n(&stats->child[i].role, __ATOMIC_RELAXED);
+
+	return role > PROC_MASTER && role < PROC_ROLE_MAX ? role : -1;
+}
+
+/* console_processes - the child table: process, pid, state, uptime,
+ * restarts */
+void
+console_processes(struct evbuffer *out)
+{
+	int64_t now = time(NULL), started;
+	char up[32];
+	int32_t pid, ready;
+	size_t i;
+	int role;
+
+	evbuffer_add_printf(out, "<div class=\"scroll\"><table id=\"proc-table\">"
+	    "<thead><tr><th>Process</th><th>PID</th><th>State</th><th>Uptime</th>"
+	    "<th>Restarts</th></tr></thead>\n<tbody>\n");
+	for (i = 0; i < STATS_MAX_CHILDREN; i++) {
+		if ((role = slot_role(i)) == -1)
+			continue;
+		pid = __atomic_load_n(&stats->child[i].pid, __ATOMIC_RELAXED);
+		ready = __atomic_load_n(&stats->child[i].up, __ATOMIC_RELAXED);
+		started = stats_gauge_read(&stats->child[i].started);
+		evbuffer_add_printf(out, "<tr class=\"%s\"><th scope=\"row\">%s[%d]</th>"
+		    "<td class=\"num\">%d</td><td>%s</td><td>%s</td><td class=\"num\">%"
+		    PRIu64 "</td></tr>\n", pid > 0 && ready == 1 ? "" : "bad",
+		    proc_role_name(role), (int)stats->child[i].index, (int)pid,
+		    pid > 0 && ready == 1 ? "up" : pid > 0 ? "starting" : "down",
+		    pid > 0 && started > 0 ? httpd_duration(now - started, up,
+		    sizeof(up)) : "-", stats_read(&stats->child[i].restarts));
+	}
+	evbuffer_add_printf(out, "</tbody></table></div>\n");
+}
+
+/* cert_row - listener i's certificate: name, address, file, dates */
+static void
+cert_row(struct evbuffer *out, size_t i, int64_t now)
+{
+	const struct conf_listen *l = &httpd_conf()->listen[i];
+	int64_t before = stats_gauge_read(&stats->tls_not_before[i]);
+	int64_t after = stats_gauge_read(&stats->tls_not_after[i]);
+	char left[32];
+
+	evbuffer_add_printf(out, "<tr class=\"%s\"><th scope=\"row\">",
+	    after == 0 ? "" : after <= now ? "bad" :
+	    after - now < CERT_WARN_DAYS * 86400 ? "warn" : "");
+	httpd_html(out, l->name);
+	evbuffer_add(out, "</th><td>", 9);
+	httpd_html(out, l->address);
+	evbuffer_add(out, "</td><td>", 9);
+	httpd_html(out, l->tls_cert);
+	evbuffer_add(out, "</td><td>", 9);
+	httpd_time(out, before);
+	evbuffer_add(out, "</td><td class=\"expiry\">", 24);
+	httpd_time(out, after);
+	evbuffer_add_printf(out, "</td><td>%s</td></tr>\n", after == 0 ?
+	    "not loaded yet" : after <= now ? "expired" :
+	    httpd_duration(after - now, left, sizeof(left)));
+}
+
+/* console_certs - the certificates smtpd serves */
+static void
+console_certs(struct evbuffer *out)
+{
+	const struct conf *c = httpd_conf();
+	int64_t now = time(NULL);
+	size_t i, n = 0;
+
+	for (i = 0; i < c->nlisten && i < STATS_MAX_LISTENERS; i++) {
+		if (c->listen[i].tls_cert == NULL || *c->listen[i].tls_cert == '\0')
+			continue;
+		if (n++ == 0)
+			evbuffer_add_printf(out, "<div class=\"scroll\"><table "
+			    "id=\"tls-table\"><thead><tr><th>Listener</th><th>Address"
+			    "</th><th>Certificate</th><th>Valid from</th><th>Expires"
+			    "</th><th>Left</th></tr></thead>\n<tbody>\n");
+		cert_row(out, i, now);
+	}
+	if (n == 0)
+		evbuffer_add_printf(out, "<p id=\"tls-none\">no listener has a "
+		    "certificate (no STARTTLS, no implicit TLS)</p>\n");
+	else
+		evbuffer_add_printf(out, "</tbody></table></div>\n");
+}
+
+/* key_row - dkim section i: domain, selector, DNS name, key facts */
+static void
+key_row(struct evbuffer *out, size_t i)
+{
+	const struct conf_dkim *k = &httpd_conf()->dkim[i];
+	const struct stats_dkim *s = i < STATS_MAX_DKIM ? &stats->dkim[i] : NULL;
+	int loaded = s != NULL && __atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE) == 1;
+	size_t b;
+
+	evbuffer_add_printf(out, "<tr class=\"%s\"><th scope=\"row\">",
+	    loaded ? "" : "warn");
+	httpd_html(out, k->domain);
+	evbuffer_add(out, "</th><td>", 9);
+	httpd_html(out, k->selector);
+	evbuffer_add(out, "</td><td><code>", 15);
+	httpd_html(out, k->selector);
+	evbuffer_add(out, "._domainkey.", 12);
+	httpd_html(out, k->domain);
+	evbuffer_add(out, "</code></td>", 12);
+	if (!loaded) {
+		evbuffer_add_printf(out, "<td>not loaded yet</td><td>-</td></tr>\n");
+		return;
+	}
+	evbuffer_add_printf(out, "<td>%s %d bits</td><td><code class=\"fp\">",
+	    s->alg == DKIM_ED25519 ? "ed25519" : "rsa", (int)s->bits);
+	for (b = 0; b < 8; b++)
+		evbuffer_add_printf(out, "%02x", s->fingerprint[b]);
+	evbuffer_add_printf(out, "</code></td></tr>\n");
+}
+
+/* console_tls - certificates, then DKIM keys */
+void
+console_tls(struct evbuffer *out)
+{
+	const struct conf *c = httpd_conf();
+	size_t i;
+
+	evbuffer_add_printf(out, "<h2>TLS certificates</h2>\n");
+	console_certs(out);
+	evbuffer_add_printf(out, "<h2>DKIM keys</h2>\n");
+	if (c->ndkim == 0) {
+		evbuffer_add_printf(out, "<p id=\"dkim-none\">no dkim section: "
+		    "nothing is signed</p>\n");
+		return;
+	}
+	evbuffer_add_printf(out, "<div class=\"scroll\"><table id=\"dkim-table\">"
+	    "<thead><tr><th>Domain</th><th>Selector</th><th>DNS name</th>"
+	    "<th>Key</th><th title=\"SHA-256 of the public key as published in "
+	    "p=, first 8 bytes\">Fingerprint</th></tr></thead>\n<tbody>\n");
+	for (i = 0; i < c->ndkim; i++)
+		key_row(out, i);
+	evbuffer_add_printf(out, "</tbody></table></div>\n");
+}
