@@ -12,7 +12,10 @@
  * stream).
  * SECURITY: untrusted network input; runs unprivileged after priv_drop()
  * and opens no files (it writes only the spool descriptors queued
- * passes; the admin API connects to queued's control socket). Of the shared counters it writes only its own (http_send).
+ * passes, and reads a message header only through a descriptor queued
+ * passes to the admin API, which connects to queued's control socket;
+ * it never reads a certificate or a key). Of the shared counters it
+ * writes only its own (http_send).
  * It never echoes request data into a response (errors name a field, not
  * its value). Request size and idle time are bounded (HTTPD_MAX_* below,
  * and max_body).

@@ -30,6 +30,10 @@ struct ipc_msg;
 struct conf;
 struct json_t;
 
+/* EVB_ADD - append a string literal to an evbuffer (its length counted
+ * by the compiler) */
+#define EVB_ADD(b, lit) evbuffer_add((b), (lit), sizeof(lit) - 1)
+
 /* httpd_main - the process: never returns on error, 0 after a stop */
 int httpd_main(int argc, char **argv);
 

@@ -174,7 +174,7 @@ path(struct evbuffer *out, const struct ring *r, const struct series *s,
 	    "data-points=\"%zu\" data-max=\"%.1f\" data-last=\"%.1f\" d=\"", s->name,
 	    s->name, n, max, last);
 	evbuffer_add_buffer(out, d);
-	evbuffer_add(out, "\"/>", 3);
+	EVB_ADD(out, "\"/>");
 	evbuffer_free(d);
 }
 

@@ -210,22 +210,22 @@ dest_error(struct evbuffer *out, const struct dest *d, int detail)
 {
 	const char *dsn = jstr(d->o, "last_dsn"), *err = jstr(d->o, "last_error");
 
-	evbuffer_add(out, "<td class=\"err\">", 16);
+	EVB_ADD(out, "<td class=\"err\">");
 	if (*dsn == '\0' && *err == '\0') {
-		evbuffer_add(out, "-</td>", 6);
+		EVB_ADD(out, "-</td>");
 		return;
 	}
-	evbuffer_add(out, "<code>", 6);
+	EVB_ADD(out, "<code>");
 	httpd_html(out, dsn);
 	evbuffer_add_printf(out, "</code> %s", stats_reason_name(stats_reason_of(dsn)));
 	if (detail && *err != '\0') {
-		evbuffer_add(out, ": <span class=\"reply\">", 22);
+		EVB_ADD(out, ": <span class=\"reply\">");
 		httpd_html(out, err);
-		evbuffer_add(out, "</span>", 7);
+		EVB_ADD(out, "</span>");
 	}
-	evbuffer_add(out, " ", 1);
+	EVB_ADD(out, " ");
 	httpd_time_text(out, jstr(d->o, "last_error_time"));
-	evbuffer_add(out, "</td>", 5);
+	EVB_ADD(out, "</td>");
 }
 
 /* dest_row - one destination */
@@ -235,7 +235,7 @@ dest_row(struct evbuffer *out, const struct dest *d, int detail)
 	evbuffer_add_printf(out, "<tr class=\"dest%s\" data-dest=\"",
 	    d->backoff > 0 ? " bad" : d->deferred > 0 ? " warn" : "");
 	httpd_html(out, d->key);
-	evbuffer_add(out, "\"><th scope=\"row\">", 18);
+	EVB_ADD(out, "\"><th scope=\"row\">");
 	httpd_html(out, d->key);
 	evbuffer_add_printf(out, "</th><td class=\"num\">%" JSON_INTEGER_FORMAT,
 	    d->waiting);
@@ -246,15 +246,15 @@ dest_row(struct evbuffer *out, const struct dest *d, int detail)
 	    JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT "</td><td>", d->deferred,
 	    d->delivered, d->in_flight, jint(d->o, "concurrency"));
 	httpd_time_text(out, jstr(d->o, "backoff_until_time"));
-	evbuffer_add(out, "</td>", 5);
+	EVB_ADD(out, "</td>");
 	dest_error(out, d, detail);
 	if (detail) {
-		evbuffer_add(out, "<td><button type=\"button\" class=\"act\" "
-		    "data-flush-dest=\"", 51);
+		EVB_ADD(out, "<td><button type=\"button\" class=\"act\" "
+		    "data-flush-dest=\"");
 		httpd_html(out, d->key);
-		evbuffer_add(out, "\">Flush</button></td>", 21);
+		EVB_ADD(out, "\">Flush</button></td>");
 	}
-	evbuffer_add(out, "</tr>\n", 6);
+	EVB_ADD(out, "</tr>\n");
 }
 
 /* console_destinations - the destinations table */
@@ -343,13 +343,13 @@ cert_row(struct evbuffer *out, size_t i, int64_t now)
 	    after == 0 ? "" : after <= now ? "bad" :
 	    after - now < CERT_WARN_DAYS * 86400 ? "warn" : "");
 	httpd_html(out, l->name);
-	evbuffer_add(out, "</th><td>", 9);
+	EVB_ADD(out, "</th><td>");
 	httpd_html(out, l->address);
-	evbuffer_add(out, "</td><td>", 9);
+	EVB_ADD(out, "</td><td>");
 	httpd_html(out, l->tls_cert);
-	evbuffer_add(out, "</td><td>", 9);
+	EVB_ADD(out, "</td><td>");
 	httpd_time(out, before);
-	evbuffer_add(out, "</td><td class=\"expiry\">", 24);
+	EVB_ADD(out, "</td><td class=\"expiry\">");
 	httpd_time(out, after);
 	evbuffer_add_printf(out, "</td><td>%s</td></tr>\n", after == 0 ?
 	    "not loaded yet" : after <= now ? "expired" :
@@ -393,13 +393,13 @@ key_row(struct evbuffer *out, size_t i)
 	evbuffer_add_printf(out, "<tr class=\"%s\"><th scope=\"row\">",
 	    loaded ? "" : "warn");
 	httpd_html(out, k->domain);
-	evbuffer_add(out, "</th><td>", 9);
+	EVB_ADD(out, "</th><td>");
 	httpd_html(out, k->selector);
-	evbuffer_add(out, "</td><td><code>", 15);
+	EVB_ADD(out, "</td><td><code>");
 	httpd_html(out, k->selector);
-	evbuffer_add(out, "._domainkey.", 12);
+	EVB_ADD(out, "._domainkey.");
 	httpd_html(out, k->domain);
-	evbuffer_add(out, "</code></td>", 12);
+	EVB_ADD(out, "</code></td>");
 	if (!loaded) {
 		evbuffer_add_printf(out, "<td>not loaded yet</td><td>-</td></tr>\n");
 		return;

@@ -126,11 +126,11 @@ httpd_html(struct evbuffer *out, const char *s)
 {
 	for (; s != NULL && *s != '\0'; s++) {
 		switch (*s) {
-		case '<': evbuffer_add(out, "&lt;", 4); break;
-		case '>': evbuffer_add(out, "&gt;", 4); break;
-		case '&': evbuffer_add(out, "&amp;", 5); break;
-		case '"': evbuffer_add(out, "&quot;", 6); break;
-		case '\'': evbuffer_add(out, "&#39;", 5); break;
+		case '<': EVB_ADD(out, "&lt;"); break;
+		case '>': EVB_ADD(out, "&gt;"); break;
+		case '&': EVB_ADD(out, "&amp;"); break;
+		case '"': EVB_ADD(out, "&quot;"); break;
+		case '\'': EVB_ADD(out, "&#39;"); break;
 		default: evbuffer_add(out, s, 1);
 		}
 	}
@@ -141,14 +141,14 @@ void
 httpd_time_text(struct evbuffer *out, const char *iso)
 {
 	if (iso == NULL || *iso == '\0') {
-		evbuffer_add(out, "-", 1);
+		EVB_ADD(out, "-");
 		return;
 	}
-	evbuffer_add(out, "<time datetime=\"", 16);
+	EVB_ADD(out, "<time datetime=\"");
 	httpd_html(out, iso);
-	evbuffer_add(out, "\">", 2);
+	EVB_ADD(out, "\">");
 	httpd_html(out, iso);
-	evbuffer_add(out, "</time>", 7);
+	EVB_ADD(out, "</time>");
 }
 
 /* httpd_time - unix seconds as <time> ("-" for 0) */
@@ -240,7 +240,7 @@ page_children(struct evbuffer *out)
 	    "class=\"%s\">%s", n == 0 ? "good" : "bad",
 	    n == 0 ? "all processes up" : "processes down:");
 	for (i = 0; i < n; i++) {
-		evbuffer_add(out, " ", 1);
+		EVB_ADD(out, " ");
 		httpd_html(out, json_string_value(json_array_get(down, i)));
 	}
 	evbuffer_add_printf(out, "</p>\n");
@@ -252,9 +252,9 @@ page_children(struct evbuffer *out)
 static void
 event_cell(struct evbuffer *out, json_t *e, const char *key)
 {
-	evbuffer_add(out, "<td>", 4);
+	EVB_ADD(out, "<td>");
 	httpd_html(out, json_string_value(json_object_get(e, key)));
-	evbuffer_add(out, "</td>", 5);
+	EVB_ADD(out, "</td>");
 }
 
 /* page_events - the most recent events, newest first (with detail, their
@@ -274,7 +274,7 @@ page_events(struct evbuffer *out, int detail)
 		if ((text = httpd_event(id)) == NULL ||
 		    (e = json_loads(text, 0, NULL)) == NULL)
 			break;
-		evbuffer_add(out, "<tr>", 4);
+		EVB_ADD(out, "<tr>");
 		event_cell(out, e, "time");
 		event_cell(out, e, "event");
 		event_cell(out, e, "id");
@@ -283,7 +283,7 @@ page_events(struct evbuffer *out, int detail)
 			event_cell(out, e, "rcpt");
 			event_cell(out, e, "reply");
 		}
-		evbuffer_add(out, "</tr>\n", 6);
+		EVB_ADD(out, "</tr>\n");
 		json_decref(e);
 	}
 	evbuffer_add_printf(out, "</tbody></table></div>\n");

@@ -79,6 +79,10 @@ my @bad = (
     ['duplicate transport title',
         { extra => "transport local {\n\ttype = maildir\n\tpath = \"/tmp/x\"\n}" }, 'local',
         undef],
+    ['history_size below 2', { extra => "http {\n\thistory_size = 1\n}" }, 'history_size',
+        qr/^\s*history_size/],
+    ['history_step of 0s', { extra => "http {\n\thistory_step = 0s\n}" }, 'history_step',
+        qr/^\s*history_step/],
 );
 
 my $i = 0;
