@@ -99,6 +99,7 @@
     state.stream = ctl;
     fetch("/api/v1/events", { headers: auth(), signal: ctl.signal, cache: "no-store" })
       .then(function (r) {
+        if (r.status === 401) { lock(); $("token-note").textContent = "the token was refused"; return; }
         if (r.status !== 200 || !r.body) throw new Error("status " + r.status);
         setLive("live (event stream)");
         var rd = r.body.getReader();
@@ -296,7 +297,6 @@
     var saved = admin ? sessionStorage.getItem(KEY) : null;
     if (saved) unlock(saved);
     else {
-      $("browser-locked").hidden = !admin;
       if (!admin) $("browser-locked").textContent = "The queue browser needs an admin_token in the http section of postern.conf.";
       $("browser-locked").hidden = false;
       setLive("refreshed every 5 s");

@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,100 +47,79 @@ struct dest {
 	const char *error_time;         /* ISO 8601, UTC: sorts as text */
 };
 
-/* The sortable columns: the query value, the header, the comparison. */
+/* How a column sorts: by name, by a number (largest first), by the time
+ * of the last error (newest first); ties by name. */
+enum col_kind { COL_NAME, COL_NUM, COL_TIME };
+
+/* The sortable columns: the query value, the header, how it sorts. */
 struct column {
 	const char *sort;
 	const char *label;
-	int (*cmp)(const struct dest *, const struct dest *);
+	enum col_kind kind;
+	size_t off;             /* COL_NUM: the json_int_t in struct dest */
 };
 
-/* by - a before b when x is larger (descending), 0 if equal */
-#define BY(x) do { if (a->x != b->x) return a->x > b->x ? -1 : 1; } while (0)
+static const struct column columns[] = {
+	{ "destination", "Destination", COL_NAME, 0 },
+	{ "waiting", "Waiting", COL_NUM, offsetof(struct dest, waiting) },
+	{ "deferred", "Deferred", COL_NUM, offsetof(struct dest, deferred) },
+	{ "delivered", "Delivered (1 h)", COL_NUM, offsetof(struct dest, delivered) },
+	{ "inuse", "In use", COL_NUM, offsetof(struct dest, in_flight) },
+	{ "backoff", "Backoff until", COL_NUM, offsetof(struct dest, backoff) },
+	{ "error", "Last error", COL_TIME, 0 },
+};
 
-/* cmp_key - destination name, ascending */
-static int
-cmp_key(const struct dest *a, const struct dest *b)
+/* the column qsort sorts by; NULL: the worst first */
+static const struct column *sort_by;
+
+/* num - the number at offset off of d */
+static json_int_t
+num(const struct dest *d, size_t off)
 {
-	return strcmp(a->key, b->key);
+	return *(const json_int_t *)(const void *)((const char *)d + off);
 }
 
-/* cmp_worst - backoff, deferred, errors of the hour, waiting, name */
+/* by_num - larger first (-1), equal (0) */
+static int
+by_num(const struct dest *a, const struct dest *b, size_t off)
+{
+	json_int_t x = num(a, off), y = num(b, off);
+
+	return x == y ? 0 : x > y ? -1 : 1;
+}
+
+/* cmp_worst - in backoff first, then by messages deferred, deferrals and
+ * bounces of the hour, messages waiting */
 static int
 cmp_worst(const struct dest *a, const struct dest *b)
 {
-	int down_a = a->backoff > 0, down_b = b->backoff > 0;
+	static const size_t order[] = { offsetof(struct dest, deferred),
+	    offsetof(struct dest, errors), offsetof(struct dest, waiting) };
+	int down_a = a->backoff > 0, down_b = b->backoff > 0, c;
+	size_t i;
 
 	if (down_a != down_b)
 		return down_a ? -1 : 1;
-	BY(deferred);
-	BY(errors);
-	BY(waiting);
-	return cmp_key(a, b);
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if ((c = by_num(a, b, order[i])) != 0)
+			return c;
+	return 0;
 }
 
-/* cmp_waiting, cmp_deferred, cmp_delivered, cmp_inuse, cmp_backoff,
- * cmp_error - one column, descending, then the name */
+/* qsort_cmp - the order of sort_by (or the worst first), ties by name */
 static int
-cmp_waiting(const struct dest *a, const struct dest *b)
+qsort_cmp(const void *va, const void *vb)
 {
-	BY(waiting);
-	return cmp_key(a, b);
-}
+	const struct dest *a = va, *b = vb;
+	int c = 0;
 
-static int
-cmp_deferred(const struct dest *a, const struct dest *b)
-{
-	BY(deferred);
-	return cmp_key(a, b);
-}
-
-static int
-cmp_delivered(const struct dest *a, const struct dest *b)
-{
-	BY(delivered);
-	return cmp_key(a, b);
-}
-
-static int
-cmp_inuse(const struct dest *a, const struct dest *b)
-{
-	BY(in_flight);
-	return cmp_key(a, b);
-}
-
-static int
-cmp_backoff(const struct dest *a, const struct dest *b)
-{
-	BY(backoff);
-	return cmp_key(a, b);
-}
-
-static int
-cmp_error(const struct dest *a, const struct dest *b)
-{
-	int c = strcmp(b->error_time, a->error_time);
-
-	return c != 0 ? c : cmp_key(a, b);
-}
-
-static const struct column columns[] = {
-	{ "destination", "Destination", cmp_key },
-	{ "waiting", "Waiting", cmp_waiting },
-	{ "deferred", "Deferred", cmp_deferred },
-	{ "delivered", "Delivered (1 h)", cmp_delivered },
-	{ "inuse", "In use", cmp_inuse },
-	{ "backoff", "Backoff until", cmp_backoff },
-	{ "error", "Last error", cmp_error },
-};
-
-/* the comparison qsort uses (set by sort_dests) */
-static int (*dest_cmp)(const struct dest *, const struct dest *);
-
-/* qsort_cmp - dest_cmp for qsort */
-static int
-qsort_cmp(const void *a, const void *b)
-{
-	return dest_cmp(a, b);
+	if (sort_by == NULL)
+		c = cmp_worst(a, b);
+	else if (sort_by->kind == COL_NUM)
+		c = by_num(a, b, sort_by->off);
+	else if (sort_by->kind == COL_TIME)
+		c = strcmp(b->error_time, a->error_time);
+	return c != 0 ? c : strcmp(a->key, b->key);
 }
 
 /* jint - integer member of o, 0 when absent */
@@ -180,10 +160,10 @@ dests_of(json_t *rows, const char *sort, size_t *n)
 		d[i].error_time = jstr(o, "last_error_time");
 	}
 	*n = json_array_size(rows);
-	dest_cmp = cmp_worst;
+	sort_by = NULL;
 	for (i = 0; i < sizeof(columns) / sizeof(columns[0]); i++)
 		if (strcmp(columns[i].sort, sort) == 0)
-			dest_cmp = columns[i].cmp;
+			sort_by = &columns[i];
 	qsort(d, *n, sizeof(*d), qsort_cmp);
 	return d;
 }
@@ -330,6 +310,24 @@ console_processes(struct evbuffer *out)
 	evbuffer_add_printf(out, "</tbody></table></div>\n");
 }
 
+/* row_head - "<tr class=CLS><th scope=row>NAME</th>" (name escaped) */
+static void
+row_head(struct evbuffer *out, const char *cls, const char *name)
+{
+	evbuffer_add_printf(out, "<tr class=\"%s\"><th scope=\"row\">", cls);
+	httpd_html(out, name);
+	EVB_ADD(out, "</th>");
+}
+
+/* cell - "<td>TEXT</td>" (escaped) */
+static void
+cell(struct evbuffer *out, const char *text)
+{
+	EVB_ADD(out, "<td>");
+	httpd_html(out, text);
+	EVB_ADD(out, "</td>");
+}
+
 /* cert_row - listener i's certificate: name, address, file, dates */
 static void
 cert_row(struct evbuffer *out, size_t i, int64_t now)
@@ -339,15 +337,11 @@ cert_row(struct evbuffer *out, size_t i, int64_t now)
 	int64_t after = stats_gauge_read(&stats->tls_not_after[i]);
 	char left[32];
 
-	evbuffer_add_printf(out, "<tr class=\"%s\"><th scope=\"row\">",
-	    after == 0 ? "" : after <= now ? "bad" :
-	    after - now < CERT_WARN_DAYS * 86400 ? "warn" : "");
-	httpd_html(out, l->name);
-	EVB_ADD(out, "</th><td>");
-	httpd_html(out, l->address);
-	EVB_ADD(out, "</td><td>");
-	httpd_html(out, l->tls_cert);
-	EVB_ADD(out, "</td><td>");
+	row_head(out, after == 0 ? "" : after <= now ? "bad" :
+	    after - now < CERT_WARN_DAYS * 86400 ? "warn" : "", l->name);
+	cell(out, l->address);
+	cell(out, l->tls_cert);
+	EVB_ADD(out, "<td>");
 	httpd_time(out, before);
 	EVB_ADD(out, "</td><td class=\"expiry\">");
 	httpd_time(out, after);
@@ -390,12 +384,9 @@ key_row(struct evbuffer *out, size_t i)
 	int loaded = s != NULL && __atomic_load_n(&s->loaded, __ATOMIC_ACQUIRE) == 1;
 	size_t b;
 
-	evbuffer_add_printf(out, "<tr class=\"%s\"><th scope=\"row\">",
-	    loaded ? "" : "warn");
-	httpd_html(out, k->domain);
-	EVB_ADD(out, "</th><td>");
-	httpd_html(out, k->selector);
-	EVB_ADD(out, "</td><td><code>");
+	row_head(out, loaded ? "" : "warn", k->domain);
+	cell(out, k->selector);
+	EVB_ADD(out, "<td><code>");
 	httpd_html(out, k->selector);
 	EVB_ADD(out, "._domainkey.");
 	httpd_html(out, k->domain);
