@@ -195,7 +195,7 @@ like($err, qr/no such destination/, '  no such destination');
 # ---- in Chromium
 SKIP: {
     my $b = Postern::Browser->new(dir => $dir);
-    skip('chromium not installed (Debian package chromium)', 32) unless $b;
+    skip('chromium not installed (Debian package chromium)', 40) unless $b;
     browser_tests($b);
     $b->quit;
 }
