@@ -11,6 +11,7 @@
  *   conf_route.c      routes, DNS, tls_policy sections
  *   conf_dkim.c       DKIM signing
  *   conf_http.c       postern-httpd
+ *   conf_log.c        log_file, its rotation, log_format
  * Adding an option: its line in the area's table, its value in the area's
  * fill/free/dump, and conf/postern.conf and man/postern.conf.5 (t/95).
  *
@@ -118,7 +119,7 @@ static cfg_opt_t core_top[] = {
  * options are assembled into the top level. */
 static cfg_opt_t *const schema_parts[] = {
 	core_top, conf_smtpd_top, conf_queue_top, conf_transport_top,
-	conf_route_top, conf_dkim_top, conf_http_top,
+	conf_route_top, conf_dkim_top, conf_http_top, conf_log_top,
 };
 
 /* The check run when a section of each kind has been parsed. */
@@ -207,6 +208,7 @@ static int
 conf_fill(struct conf *c, cfg_t *cfg, const char *cwd)
 {
 	conf_fill_core(c, cfg, cwd);
+	conf_log_fill(c, cfg, cwd);
 	conf_queue_fill(c, cfg);
 	conf_http_fill(c, cfg);
 	conf_transport_fill(c, cfg, cwd);
@@ -333,6 +335,7 @@ conf_free(struct conf **cp)
 	conf_route_free(c);
 	conf_dkim_free(c);
 	conf_http_free(c);
+	conf_log_free(c);
 	free(c->path);
 	free(c->hostname);
 	free(c->user);
@@ -369,6 +372,7 @@ void
 conf_dump(const struct conf *c, FILE *fp)
 {
 	conf_dump_core(c, fp);
+	conf_log_dump(c, fp);
 	conf_smtpd_dump(c, fp);
 	conf_queue_dump(c, fp);
 	conf_transport_dump(c, fp);

@@ -176,6 +176,10 @@ struct conf {
 	                           RUN_DIR/control.sock */
 	char *libexec_dir;      /* where postern-smtpd etc. live */
 	int log_level;          /* enum log_level */
+	char *log_file;         /* "" = syslog (or stderr with -f) */
+	size_t log_file_size_limit; /* rotate past this many bytes, 0 = never */
+	int log_file_keep;      /* numbered files kept by that rotation */
+	int log_format;         /* enum log_format: stderr and log_file lines */
 	int smtpd_processes;
 	int delivery_processes;
 	time_t shutdown_timeout;

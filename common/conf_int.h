@@ -85,7 +85,7 @@ int conf_cb_tls_level(cfg_t *, cfg_opt_t *, const char *, void *);
 /* --- the areas: top-level options (CFG_END-ended), section checks ----- */
 
 extern cfg_opt_t conf_smtpd_top[], conf_queue_top[], conf_transport_top[],
-    conf_route_top[], conf_dkim_top[], conf_http_top[];
+    conf_route_top[], conf_dkim_top[], conf_http_top[], conf_log_top[];
 
 int conf_check_listen(cfg_t *cfg, cfg_opt_t *opt);
 int conf_check_smtp_user(cfg_t *cfg, cfg_opt_t *opt);
@@ -118,6 +118,10 @@ void conf_route_dump(const struct conf *c, FILE *fp);
 void conf_dkim_fill(struct conf *c, cfg_t *cfg, const char *cwd);
 void conf_dkim_free(struct conf *c);
 void conf_dkim_dump(const struct conf *c, FILE *fp);
+
+void conf_log_fill(struct conf *c, cfg_t *cfg, const char *cwd);
+void conf_log_free(struct conf *c);
+void conf_log_dump(const struct conf *c, FILE *fp);
 
 void conf_http_fill(struct conf *c, cfg_t *cfg);
 void conf_http_free(struct conf *c);

@@ -212,6 +212,7 @@ static const struct {
 } int_ranges[] = {
 	{ "smtpd_processes", 1, 16, "a number from 1 to 16" }, /* ANVIL_COLUMNS */
 	{ "delivery_processes", 1, 16, "a number from 1 to 16" },
+	{ "log_file_keep", 1, 100, "a number from 1 to 100" },
 	{ "max_recipients", 1, 100000, "a number from 1 to 100000" },
 	{ "hopcount_limit", 1, 1000, "a number from 1 to 1000" },
 	{ "concurrency", 1, 10000, "a number from 1 to 10000" },

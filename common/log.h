@@ -2,7 +2,9 @@
  * log.h - logging for every Postern process.
  *
  * Foreground mode (-f) writes "TIMESTAMP postern/ROLE[PID]: LEVEL: text" to
- * stderr; otherwise lines go to syslog(3) with facility LOG_MAIL.
+ * stderr; otherwise lines go to syslog(3) with facility LOG_MAIL. With a
+ * sink installed (the master's log_file) every line goes to the sink;
+ * lines for stderr and sinks are text or JSON (log.c gives the format).
  * Two warnings, two fatals (OpenSMTPD log.h, Postfix msg.c):
  *   log_warn   adds strerror(errno);   log_warnx does not;
  *   fatal      environment failure: log, then exit(EX_SOFTWARE-ish code);
@@ -17,7 +19,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include <stddef.h>
+
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
+
+/* A destination for whole lines (each ends in '\n'). */
+typedef void log_sink_fn(const char *line, size_t len, void *arg);
 
 #define PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
 #define NORETURN __attribute__((noreturn))
@@ -30,6 +38,18 @@ void log_set_level(int level);
 int log_get_level(void);
 /* log_level_parse - "error|warning|info|debug" to a level, -1 if unknown */
 int log_level_parse(const char *s);
+/* log_set_stderr - lines to stderr from now on, even without -f (a child
+ * whose stderr is the master's log socket, proc.h) */
+void log_set_stderr(void);
+/* log_set_format - LOG_FORMAT_TEXT or LOG_FORMAT_JSON for stderr/sinks */
+void log_set_format(enum log_format f);
+/* log_format_parse - "text|json" to enum log_format, -1 if unknown */
+int log_format_parse(const char *s);
+/* log_set_sink - every line to fn(line, len, arg); NULL: stderr/syslog */
+void log_set_sink(log_sink_fn *fn, void *arg);
+/* log_write_all - write(2) all of buf to fd (EINTR retried, errors
+ * dropped: a logger has nobody to tell) */
+void log_write_all(int fd, const char *buf, size_t len);
 
 void log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);

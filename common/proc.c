@@ -161,6 +161,9 @@ child_start(struct child *ch, enum proc_role role, int argc, char **argv,
 		exit(EXIT_CONFIG);
 	}
 	log_set_level(ch->conf->log_level);
+	log_set_format(ch->conf->log_format);
+	if (getenv(PROC_ENV_LOG_STREAM) != NULL)
+		log_set_stderr();       /* stderr is the master's log socket */
 	stats_attach(PROC_FD_STATS);
 	if ((ch->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");

@@ -26,7 +26,12 @@
  *                        shared by the smtpd processes (common/anvil.h);
  *                        its number is in POSTERN_ANVIL_FD.
  * Nothing else is inherited; stdin is /dev/null, stdout/stderr are the
- * master's.
+ * master's, except that with log_file set stderr is the master's log
+ * socket (a SOCK_DGRAM socketpair: one datagram per line, written to the
+ * file by the master alone, master/master_log.c) and the environment
+ * variable POSTERN_LOG_STREAM is "1": the child then logs every line to
+ * stderr, daemon or not. NOTIFY_SOCKET and WATCHDOG_* (systemd) are the
+ * master's alone and removed from the children's environment.
  */
 #ifndef POSTERN_PROC_H
 #define POSTERN_PROC_H
@@ -37,6 +42,7 @@
 #define PROC_FD_LISTEN0 6
 #define PROC_ENV_LISTEN_FDS "POSTERN_LISTEN_FDS"
 #define PROC_ENV_ANVIL_FD "POSTERN_ANVIL_FD"
+#define PROC_ENV_LOG_STREAM "POSTERN_LOG_STREAM"
 
 enum proc_role {
 	PROC_MASTER = 0,

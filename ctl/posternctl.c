@@ -51,7 +51,8 @@ static void NORETURN
 usage(void)
 {
 	fprintf(stderr, "usage: posternctl [-c file] command\n"
-	    "commands: check-config dump-config start stop reload status\n"
+	    "commands: check-config dump-config start stop reload reopen-logs "
+	    "status\n"
 	    "          queue list|show|flush|hold|release|delete|requeue "
 	    "[--json] [ID]\n"
 	    "          route ADDRESS [--sender ADDR]\n"
@@ -210,9 +211,10 @@ cmd_stop(const char *config)
 	return rc;
 }
 
-/* cmd_reload - check the configuration, then SIGHUP */
+/* signal_master - check the configuration, then send sig to the master
+ * and say "postern WHAT (pid N)" */
 static int
-cmd_reload(const char *config)
+signal_master(const char *config, int sig, const char *what)
 {
 	struct conf *c = load(config);
 	pid_t pid = pidfile_running(c->run_dir);
@@ -222,13 +224,27 @@ cmd_reload(const char *config)
 		fprintf(stderr, "postern is not running\n");
 		return 1;
 	}
-	if (kill(pid, SIGHUP) == -1) {
+	if (kill(pid, sig) == -1) {
 		fprintf(stderr, "posternctl: kill %d: %s\n", (int)pid,
 		    strerror(errno));
 		return 1;
 	}
-	printf("postern reloading (pid %d)\n", (int)pid);
+	printf("postern %s (pid %d)\n", what, (int)pid);
 	return 0;
+}
+
+/* cmd_reload - check the configuration, then SIGHUP */
+static int
+cmd_reload(const char *config)
+{
+	return signal_master(config, SIGHUP, "reloading");
+}
+
+/* cmd_reopen_logs - SIGUSR1: the master reopens log_file (logrotate) */
+static int
+cmd_reopen_logs(const char *config)
+{
+	return signal_master(config, SIGUSR1, "reopening its log file");
 }
 
 /* cmd_status - running or not, by the pid file */
@@ -266,6 +282,7 @@ static const struct command commands[] = {
 	{ "start", cmd_start },
 	{ "stop", cmd_stop },
 	{ "reload", cmd_reload },
+	{ "reopen-logs", cmd_reopen_logs },
 	{ "status", cmd_status },
 };
 

@@ -2,7 +2,9 @@
  * master.c - postern, the supervisor: reads the configuration, prepares
  * the spool, maildirs and DKIM development keys, binds the listening
  * sockets, writes the pid file, starts the children (master_child.c) and
- * handles SIGHUP (reload), SIGTERM/SIGINT (graceful stop) and SIGCHLD.
+ * handles SIGHUP (reload), SIGTERM/SIGINT (graceful stop), SIGUSR1
+ * (reopen log_file, master_log.c) and SIGCHLD; tells systemd when it is
+ * ready, reloading and stopping (master_notify.c).
  *
  * Owns: the configuration in force, the listening sockets, the pid file
  * RUN_DIR/postern.pid, the stats memfd, and the queue control socket
@@ -539,6 +541,7 @@ master_reload(struct master *m)
 	if (m->shutting_down)
 		return;
 	log_info("reloading %s", m->conf_path);
+	notify_reloading(m);
 	/* the pid file stays where it was written even if run_dir changed */
 	if ((nc = conf_load(m->conf_path, err, sizeof(err))) == NULL)
 		goto bad;
@@ -552,12 +555,17 @@ master_reload(struct master *m)
 	m->conf = nc;
 	m->gen++;
 	log_set_level(nc->log_level);
+	log_set_format(nc->log_format);
+	if (masterlog_apply(m, nc, err, sizeof(err)) == -1)
+		log_warnx("reload: %s; logging on as before", err);
 	dkim_announce(nc);
 	children_reconcile(m);
 	log_info("reloaded %s", m->conf_path);
+	notify_reloaded(m, 1);
 	return;
 bad:
 	log_warnx("reload: %s; keeping the running configuration", err);
+	notify_reloaded(m, 0);
 }
 
 /* shutdown_kill - the grace period is over: SIGKILL what is left */
@@ -589,6 +597,7 @@ master_stop(struct master *m)
 	if (m->shutting_down)
 		return;
 	log_info("stopping");
+	notify_stopping(m);
 	m->shutting_down = 1;
 	m->shutdown_deadline = time(NULL) + m->conf->shutdown_timeout;
 	listeners_close_all(m);
@@ -643,17 +652,20 @@ on_signal(evutil_socket_t sig, short ev, void *arg)
 	case SIGHUP:
 		master_reload(m);
 		break;
+	case SIGUSR1:
+		masterlog_reopen(m);
+		break;
 	default:
 		master_stop(m);
 		break;
 	}
 }
 
-/* signals_init - route the four signals through the event loop */
+/* signals_init - route the five signals through the event loop */
 static void
 signals_init(struct master *m)
 {
-	static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
+	static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	size_t i;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -677,6 +689,7 @@ master_load(struct master *m, const char *path)
 	abs = realpath(path, NULL);
 	m->conf_path = abs != NULL ? abs : xstrdup(path);
 	log_set_level(m->conf->log_level);
+	log_set_format(m->conf->log_format);
 }
 
 /* master_prepare - everything that can fail with a clear message on the
@@ -687,7 +700,8 @@ master_prepare(struct master *m)
 	char err[1024];
 
 	if (check_programs(m->conf, err, sizeof(err)) == -1 ||
-	    prepare_fs(m->conf, err, sizeof(err)) == -1) {
+	    prepare_fs(m->conf, err, sizeof(err)) == -1 ||
+	    masterlog_apply(m, m->conf, err, sizeof(err)) == -1) {
 		log_warnx("%s", err);
 		exit(EXIT_CONFIG);
 	}
@@ -713,6 +727,9 @@ master_cleanup(struct master *m)
 		event_free(m->shutdown_kill_ev);
 	if (m->shutdown_grace_ev != NULL)
 		event_free(m->shutdown_grace_ev);
+	if (m->watchdog_ev != NULL)
+		event_free(m->watchdog_ev);
+	masterlog_unwatch(m);      /* before the base goes */
 	listeners_close_all(m);
 	listeners_release(m->listen, m->nlisten);
 	listeners_release(&m->http, m->http.address != NULL);
@@ -738,6 +755,7 @@ main(int argc, char **argv)
 	m.control.fd = -1;
 	m.stats_fd = -1;
 	m.anvil_fd = -1;
+	m.log_rx = m.log_tx = -1;
 	while ((ch = getopt(argc, argv, "fc:")) != -1) {
 		if (ch == 'f')
 			m.foreground = 1;
@@ -760,12 +778,15 @@ main(int argc, char **argv)
 	if ((m.base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	signals_init(&m);
+	masterlog_watch(&m);
 	child_table_init(&m);
 	log_info("starting (pid %d) with %s", (int)getpid(), m.conf_path);
 	dkim_announce(m.conf);
+	notify_init(&m);
 	children_start_all(&m);
 	event_base_dispatch(m.base);
 	master_cleanup(&m);
 	log_info("stopped");
+	masterlog_close(&m);
 	return 0;
 }

@@ -21,6 +21,7 @@ struct conf;
 struct event;
 struct event_base;
 struct ipc_chan;
+struct logfile;
 
 #define MASTER_LISTEN_BACKLOG 4096
 #define MASTER_RESTART_MAX 60           /* longest restart backoff, s */
@@ -44,6 +45,7 @@ struct mchild {
 	time_t started;
 	unsigned quick_deaths;  /* consecutive deaths within MASTER_QUICK_DEATH */
 	unsigned gen;           /* configuration generation it runs with */
+	int ready;              /* sent IPC_MASTER_READY */
 	int stopping;           /* IPC_CHILD_STOP sent */
 	int retired;            /* free the slot when it exits */
 	int replace;            /* start its replacement at once on exit */
@@ -81,13 +83,50 @@ struct master {
 	struct event *shutdown_kill_ev;
 
 	char *pidfile;
-	struct event *sig_ev[4];
+	struct event *sig_ev[5];
+
+	struct logfile *logfile;        /* log_file, NULL when off */
+	int log_rx, log_tx;             /* the children's log socket, -1 */
+	struct event *log_ev;
+
+	int notify_owed;                /* READY=1 still to send (systemd) */
+	struct event *watchdog_ev;
 };
 
 /* master.c */
 /* master_shutdown_advance - move a graceful stop to its next phase when
  * the current one is done; exits the loop when every child is gone */
 void master_shutdown_advance(struct master *m);
+
+/* master_log.c */
+/* masterlog_apply - follow conf's log_file (open, switch or close); 0, or
+ * -1 with err filled and nothing changed */
+int masterlog_apply(struct master *m, const struct conf *c, char *err,
+    size_t errlen);
+/* masterlog_watch - read the children's log socket from m->base */
+void masterlog_watch(struct master *m);
+/* masterlog_reopen - SIGUSR1: reopen log_file */
+void masterlog_reopen(struct master *m);
+/* masterlog_child_fd - the stderr a new child gets, -1: the master's */
+int masterlog_child_fd(const struct master *m);
+/* masterlog_unwatch - drain the socket, drop its event (before the
+ * event base is freed) */
+void masterlog_unwatch(struct master *m);
+/* masterlog_close - drain the socket, close the file (at exit) */
+void masterlog_close(struct master *m);
+
+/* master_notify.c (sd_notify) */
+/* notify_init - READY=1 owed; the watchdog timer if systemd wants one */
+void notify_init(struct master *m);
+/* notify_ready_maybe - READY=1 if owed and children_all_up() */
+void notify_ready_maybe(struct master *m);
+/* notify_reloading - RELOADING=1 */
+void notify_reloading(struct master *m);
+/* notify_reloaded - after a reload: ok = taken (READY=1 once the new
+ * children are up), else refused (READY=1 now) */
+void notify_reloaded(struct master *m, int ok);
+/* notify_stopping - STOPPING=1 */
+void notify_stopping(struct master *m);
 
 /* master_child.c */
 /* child_table_init - empty slots with their timers */
@@ -104,6 +143,9 @@ void children_reap(struct master *m);
 /* children_stop_role - send IPC_CHILD_STOP(grace) to every live child of
  * role; returns how many are still running */
 int children_stop_role(struct master *m, enum proc_role role, unsigned grace);
+/* children_all_up - every configured child runs and has reported ready,
+ * each with the configuration in force (queued: any generation) */
+int children_all_up(const struct master *m);
 /* children_live - how many children of role (PROC_ROLE_MAX: any) run */
 int children_live(const struct master *m, enum proc_role role);
 /* children_cancel_restarts - drop pending restarts (shutting down) */

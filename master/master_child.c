@@ -144,8 +144,10 @@ child_ready_msg(struct ipc_chan *c, struct ipc_msg *msg, void *arg)
 		return;
 	}
 	stats_set32(&stats_slot(ch)->up, 1);
+	ch->ready = 1;
 	log_debug("%s (pid %d) ready", child_name(ch, name, sizeof(name)),
 	    (int)ch->pid);
+	notify_ready_maybe(ch->m);
 }
 
 /* child_find - the running child of role/index with that pid, or NULL */
@@ -317,18 +319,44 @@ child_fds(const struct master *m, const struct mchild *ch, int ctl, int qfd,
 	return n;
 }
 
+/* child_env - the environment of proc.h: listener count, anvil fd, log
+ * stream flag; systemd's notification variables are the master's only */
+static void
+child_env(int nlisten, int anvil, int logfd)
+{
+	char env[16];
+
+	snprintf(env, sizeof(env), "%d", nlisten);
+	setenv(PROC_ENV_LISTEN_FDS, env, 1);
+	snprintf(env, sizeof(env), "%d", anvil);
+	if (anvil >= 0)
+		setenv(PROC_ENV_ANVIL_FD, env, 1);
+	else
+		unsetenv(PROC_ENV_ANVIL_FD);
+	if (logfd >= 0)
+		setenv(PROC_ENV_LOG_STREAM, "1", 1);
+	else
+		unsetenv(PROC_ENV_LOG_STREAM);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+}
+
 /* child_exec - in the forked child: put the descriptors in place and
  * execv the program; never returns. In the foreground the children ignore
  * SIGINT: ^C reaches the whole process group, and the master stops them
- * gracefully instead. */
+ * gracefully instead. SIGUSR1 (reopen the log) is the master's: a
+ * `systemctl kill -s USR1` reaching every process must not end them.
+ * logfd >= 0: the log socket becomes stderr (proc.h). */
 static void NORETURN
 child_exec(const char *path, char *const argv[], const int *fds, int nfds,
-    int nlisten, int anvil, int foreground)
+    int nlisten, int anvil, int foreground, int logfd)
 {
 	int tmp[PROC_FD_LISTEN0 + 64], base = PROC_FD_CONTROL + nfds, i, null;
-	char env[16];
 	sigset_t none;
 
+	if (logfd >= 0 && dup2(logfd, STDERR_FILENO) == -1)
+		goto fail;
 	/* first move every source above the targets, then dup2 down:
 	 * a source may already sit on another one's target number */
 	for (i = 0; i < nfds; i++) {
@@ -347,16 +375,11 @@ child_exec(const char *path, char *const argv[], const int *fds, int nfds,
 		dup2(null, STDIN_FILENO);
 		close(null);
 	}
-	snprintf(env, sizeof(env), "%d", nlisten);
-	setenv(PROC_ENV_LISTEN_FDS, env, 1);
-	snprintf(env, sizeof(env), "%d", anvil);
-	if (anvil >= 0)
-		setenv(PROC_ENV_ANVIL_FD, env, 1);
-	else
-		unsetenv(PROC_ENV_ANVIL_FD);
+	child_env(nlisten, anvil, logfd);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGUSR1, SIG_IGN);
 	if (foreground)         /* ^C on the terminal is the master's to handle */
 		signal(SIGINT, SIG_IGN);
 	execv(path, argv);
@@ -394,7 +417,8 @@ child_fork(struct master *m, struct mchild *ch, int ctl, int qfd)
 		return -1;
 	}
 	if (pid == 0)
-		child_exec(path, argv, fds, nfds, nlisten, anvil, m->foreground);
+		child_exec(path, argv, fds, nfds, nlisten, anvil, m->foreground,
+		    masterlog_child_fd(m));
 	return pid;
 }
 
@@ -409,6 +433,7 @@ child_record_start(struct master *m, struct mchild *ch, pid_t pid, int ctl)
 	ch->gen = m->gen;
 	ch->stopping = 0;
 	ch->replace = 0;
+	ch->ready = 0;
 	child_name(ch, ch->name, sizeof(ch->name));
 	ch->control = ipc_chan_new(m->base, ctl, ch->name, control_table,
 	    control_closed, ch);
@@ -789,6 +814,26 @@ children_stop_role(struct master *m, enum proc_role role, unsigned grace)
 		n++;
 	}
 	return n;
+}
+
+/* children_all_up - every active slot runs a ready, not stopping child
+ * of the current generation (queued of any: it is replaced last) */
+int
+children_all_up(const struct master *m)
+{
+	size_t i;
+
+	for (i = 0; i < STATS_MAX_CHILDREN; i++) {
+		const struct mchild *ch = &m->child[i];
+
+		if (!ch->used || ch->retired)
+			continue;
+		if (ch->pid <= 0 || !ch->ready || ch->stopping)
+			return 0;
+		if (ch->gen != m->gen && ch->role != PROC_QUEUED)
+			return 0;
+	}
+	return 1;
 }
 
 /* children_live - running children of role (PROC_ROLE_MAX: of any role) */

@@ -7,7 +7,7 @@ set -eu
 BUILD="autoconf automake libtool pkg-config make gcc libc6-dev \
  libssl-dev libbsd-dev libconfuse-dev liblmdb-dev libopendkim-dev \
  libevent-dev libc-ares-dev libcurl4-openssl-dev libjansson-dev libcrypt-dev \
- libgmime-3.0-dev"
+ libgmime-3.0-dev libsystemd-dev"
 TEST="perl libnet-dns-perl libmail-dkim-perl libio-socket-ssl-perl \
  swaks postfix mandoc lmdb-utils opendkim-tools procps iproute2 openssl \
  ca-certificates curl python3-dkim python3-nacl libhttp-daemon-perl \
