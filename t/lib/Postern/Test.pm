@@ -457,15 +457,17 @@ sub run_cmd {
     return @r;
 }
 
-# start_postern - start `postern -f -c $conf` in its own process group,
-# stderr to a log file; unless wait => 0, wait (bounded, timeout => 10)
+# start_postern - start `postern -f -c $conf` in its own process group
+# (behind the command prefix wrap => [argv], which must exec it in the
+# same process), stderr to a log file; unless wait => 0, wait (bounded, timeout => 10)
 # until the SMTP port accepts and /healthz says 200, croaking with the log
 # tail if it does not. Returns a Postern::Test::Server.
 sub start_postern {
     my ($conf, %opt) = @_;
     my $info = $CONF{$conf} // {};
     my $log = $opt{log} // ($conf =~ s/\.conf$//r) . '.log';
-    my $pid = spawn([bin('postern'), '-f', '-c', $conf, @{ $opt{args} // [] }],
+    my $pid = spawn([@{ $opt{wrap} // [] }, bin('postern'), '-f', '-c', $conf,
+        @{ $opt{args} // [] }],
         $log, 1);
     $GROUPS{$pid} = 1;
     my $srv = bless {
