@@ -3,7 +3,9 @@
 #  1. a warning-free build (-Werror) and `make check`;
 #  2. the same suite built with -fsanitize=address,undefined;
 #  3. `make distcheck`: the release tarball builds, tests and installs
-#     (DESTDIR) from the tarball alone.
+#     (DESTDIR) from the tarball alone;
+#  4. last, tools/check-package.sh: the Debian package, built, linted,
+#     installed, run, purged (in a chroot; see that script).
 # Builds happen out of tree under _build/, so the source tree stays clean.
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,4 +34,7 @@ step "make distcheck"
 cd _build/plain
 make distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror
 cd "$top"
+
+step "Debian package (tools/check-package.sh)"
+sh tools/check-package.sh
 step "all checks passed"

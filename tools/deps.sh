@@ -13,7 +13,8 @@ TEST="perl libnet-dns-perl libmail-dkim-perl libio-socket-ssl-perl \
  ca-certificates curl python3-dkim python3-nacl libhttp-daemon-perl \
  libmime-tools-perl prometheus wrk chromium \
  msmtp php-cli libphp-phpmailer git-email s-nail libauthen-sasl-perl python3 \
- nodejs libgnutls-dane0 libidn12 libnsl2 libdb5.3 systemd"
+ nodejs libgnutls-dane0 libidn12 libnsl2 libdb5.3 systemd \
+ dpkg-dev debhelper lintian mmdebstrap"
 
 # The interop tests' extras (t/19-interop-*.t, t/39-peer-*.t), in one
 # folder the tests look in: nodemailer from npm (pinned), and Debian's
