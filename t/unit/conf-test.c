@@ -213,10 +213,11 @@ test_sample(const char *srcdir)
 	is_int(c->smtpd_processes, 2, "smtpd_processes");
 	is_int(c->delivery_processes, 2, "delivery_processes");
 	is_int(c->shutdown_timeout, 30, "shutdown_timeout");
-	is_int((long long)c->nlisten, 1, "one listener");
-	if (c->nlisten == 1) {
-		is_str(c->listen[0].name, "smtp", "  its title");
+	is_int((long long)c->nlisten, 2, "two listeners, for local applications");
+	if (c->nlisten == 2) {
+		is_str(c->listen[0].name, "smtp", "  the first's title");
 		is_str(c->listen[0].address, "127.0.0.1:25", "  its address");
+		is_str(c->listen[1].address, "[::1]:25", "  the second on ::1");
 	}
 	is_int((long long)c->trusted_networks.n, 2, "two trusted networks");
 	a = sa4("127.0.0.1");
@@ -240,10 +241,11 @@ test_sample(const char *srcdir)
 	is_int(c->queue.lifetime, 5 * 86400, "queue.lifetime");
 	is_int(c->queue.concurrency, 20, "queue.concurrency");
 	is_int((long long)c->ntransport, 1, "one transport");
-	is_str(c->default_transport ? c->default_transport->name : NULL, "local",
+	is_str(c->default_transport ? c->default_transport->name : NULL, "internet",
 	    "default_transport");
-	is_int(c->transport[0].type, TRANSPORT_MAILDIR, "  maildir");
-	is_str(c->transport[0].path, "/var/mail/postern", "  path");
+	is_int(c->transport[0].type, TRANSPORT_MX, "  by MX");
+	is_int(c->transport[0].port, 25, "  port 25");
+	is_int(c->transport[0].tls, CONF_TLS_MAY, "  tls = may");
 	is_int((long long)c->ndkim, 0, "no dkim");
 	is_str(c->http_listen, "127.0.0.1:8025", "http_listen");
 	conf_free(&c);
