@@ -5,7 +5,9 @@
 # security --offline` rates it below 3.0; and, as root, the built postern
 # runs and delivers with exactly the unit's CapabilityBoundingSet and
 # NoNewPrivileges (setpriv(1)), so the hardening does not break the
-# privilege drop.
+# privilege drop; tools/install-dirs.sh (the end of `make install`) tells
+# an ordinary user what is left (directories, user, unit) and leaves a
+# DESTDIR install alone.
 use strict;
 use warnings;
 use Test::More;
@@ -66,6 +68,23 @@ SKIP: {
     ok(wait_for(sub { maildir_files($srv->maildir) >= 1 }, 10, 'delivered'),
         'and delivered: the children dropped to their user without more');
     is($srv->stop, 0, 'stopped with status 0');
+}
+
+# ---- what `make install` (install-data-hook) says is left
+{
+    my $script = srcdir() . '/tools/install-dirs.sh';
+    my @args = ('/opt/p/etc', '/opt/p/lib/systemd/system', '/opt/p/sbin');
+    my ($st, $out) = run_cmd(['/bin/sh', $script, '/tmp/destdir', @args]);
+    is($st >> 8, 0, 'install-dirs.sh with DESTDIR exits 0');
+    is($out, '', 'and leaves a package build alone');
+    my @as = $> == 0 ? ('/usr/sbin/runuser', '-u', 'nobody', '--') : ();
+    ($st, $out) = run_cmd([@as, '/bin/sh', $script, '', @args]);
+    is($st >> 8, 0, 'install-dirs.sh as an ordinary user exits 0');
+    like($out, qr{install -d -m 0700 /var/spool/postern}, 'it names the spool to create as root');
+    like($out, qr{useradd --system .* postern}, 'the user to create')
+        if !getpwnam('postern');
+    like($out, qr{/opt/p/lib/systemd/system/postern\.service\):\n\s+systemctl daemon-reload && systemctl enable --now postern},
+        'and the unit to enable');
 }
 
 done_testing();
