@@ -309,8 +309,20 @@ sub write_config {
     $text .= $o{extra} . "\n" if defined $o{extra};
     my $path = $o{path} // "$dir/postern.conf";
     spit($path, $text);
-    $CONF{$path} = { %o, path => $path, text => $text };
+    $CONF{$path} = { %o, path => $path, text => $text, args => { %a, dir => $dir } };
     return $path;
+}
+
+# rewrite_ports - write $conf again with fresh smtp/http ports when the
+# test let write_config pick them (a port free_port saw free can be taken
+# by another socket before postern binds it); false if it cannot
+sub rewrite_ports {
+    my ($conf) = @_;
+    my $args = $CONF{$conf}{args} or return 0;
+    return 0 if exists $args->{smtp_port} || exists $args->{http_port}
+        || exists $args->{path} && $args->{path} ne $conf;
+    write_config(%$args, path => $conf);
+    return 1;
 }
 
 # ---------------------------------------------------------------- processes
@@ -464,6 +476,18 @@ sub run_cmd {
 # tail if it does not. Returns a Postern::Test::Server.
 sub start_postern {
     my ($conf, %opt) = @_;
+    for my $try (1 .. 3) {
+        my $srv = start_postern_once($conf, %opt);
+        return $srv if ref $srv;
+        croak $srv unless $try < 3 && $srv =~ /Address already in use/
+            && rewrite_ports($conf);
+        Test::More::diag("a port was taken before postern bound it; new ports, try " . ($try + 1));
+    }
+}
+
+# start_postern_once - the server object, or the failure text
+sub start_postern_once {
+    my ($conf, %opt) = @_;
     my $info = $CONF{$conf} // {};
     my $log = $opt{log} // ($conf =~ s/\.conf$//r) . '.log';
     my $pid = spawn([@{ $opt{wrap} // [] }, bin('postern'), '-f', '-c', $conf,
@@ -477,9 +501,10 @@ sub start_postern {
         run_dir => $info->{run_dir}, owner => $$,
     }, 'Postern::Test::Server';
     return $srv if defined $opt{wait} && !$opt{wait};
-    unless ($srv->wait_ready($opt{timeout} // 10)) {
+    unless ($srv->wait_ready($opt{timeout} // 20)) {
         my $tail = $srv->log_tail(30);
-        croak "postern did not come up (pid $pid, conf $conf); log:\n$tail";
+        $srv->stop if $srv->alive;
+        return "postern did not come up (pid $pid, conf $conf); log:\n$tail";
     }
     return $srv;
 }
