@@ -335,6 +335,32 @@ exit_for(uint32_t status)
 	}
 }
 
+/* report_outcome - what a finished queue request prints: the message of
+ * `show -m`, the mailq trailer, the error or the result line */
+static void
+report_outcome(const struct qcmd *cmd, const char *id, const struct qopts *q,
+    uint32_t status, const char *text, json_t *last, int fd)
+{
+	if (status == 0 && cmd->row == row_show && q->message && fd != -1) {
+		if (q->json && last != NULL) {
+			json_message(last, fd);
+			print_json(last);
+		} else if (!q->json)
+			print_message(fd);
+	}
+	if (status == 0 && cmd->row == row_list && !q->json)
+		printf(q->rows == 0 ? "Mail queue is empty\n" :
+		    "-- %llu Kbytes in %u Request%s.\n", (q->bytes + 1023) / 1024,
+		    q->rows, q->rows == 1 ? "" : "s");
+	if (status != 0)
+		fprintf(stderr, "posternctl: queue %s%s%s: %s\n", cmd->name,
+		    id ? " " : "", id ? id : "", text);
+	else if (cmd->row == NULL && q->json)
+		print_result(cmd->name, id, text);
+	else if (cmd->row == NULL)
+		printf("%s%s%s\n", id ? id : "queue", ": ", text);
+}
+
 /* request - send the command; print rows and the outcome; exit status */
 static int
 request(int sock, const struct qcmd *cmd, const char *id, struct qopts *q)
@@ -378,24 +404,7 @@ request(int sock, const struct qcmd *cmd, const char *id, struct qopts *q)
 	}
 	if (rc == -1)
 		goto down;
-	if (status == 0 && cmd->row == row_show && q->message && fd != -1) {
-		if (q->json && last != NULL) {
-			json_message(last, fd);
-			print_json(last);
-		} else if (!q->json)
-			print_message(fd);
-	}
-	if (status == 0 && cmd->row == row_list && !q->json)
-		printf(q->rows == 0 ? "Mail queue is empty\n" :
-		    "-- %llu Kbytes in %u Request%s.\n", (q->bytes + 1023) / 1024,
-		    q->rows, q->rows == 1 ? "" : "s");
-	if (status != 0)
-		fprintf(stderr, "posternctl: queue %s%s%s: %s\n", cmd->name,
-		    id ? " " : "", id ? id : "", text);
-	else if (cmd->row == NULL && q->json)
-		print_result(cmd->name, id, text);
-	else if (cmd->row == NULL)
-		printf("%s%s%s\n", id ? id : "queue", ": ", text);
+	report_outcome(cmd, id, q, status, text, last, fd);
 	goto out;
 down:
 	fprintf(stderr, "posternctl: the queue manager did not answer "

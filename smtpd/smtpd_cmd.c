@@ -385,6 +385,30 @@ mail_parse_params(struct session *s, char *p)
 	return 0;
 }
 
+/* mail_sender_refused - 1 (and the 553 sent) when this client may not use
+ * sender a: not owned by the AUTH user, or not a local domain */
+static int
+mail_sender_refused(struct session *s, const struct mailaddr *a)
+{
+	char buf[SMTPD_ADDR_BUF];
+
+	if ((s->flags & SF_AUTH) && !a->null_sender &&
+	    !auth_sender_owned(s, a->domain)) {
+		addr_format(a, buf, sizeof(buf));
+		session_reject(s, REJ_SENDER, "MAIL", NULL,
+		    "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
+		    buf, s->user->name);
+		return 1;
+	}
+	if (access_sender_refused(s, a)) {
+		addr_format(a, buf, sizeof(buf));
+		session_reject(s, REJ_SENDER, "MAIL", NULL,
+		    "553 5.7.1 <%s>: Sender address rejected: not a local domain", buf);
+		return 1;
+	}
+	return 0;
+}
+
 /* cmd_mail - MAIL FROM:<reverse-path> [SIZE=n] [BODY=...] [SMTPUTF8] */
 static void
 cmd_mail(struct session *s, char *arg)
@@ -427,20 +451,8 @@ cmd_mail(struct session *s, char *arg)
 		    "501 5.1.7 Bad sender address syntax: text after the address");
 		return;
 	}
-	if ((s->flags & SF_AUTH) && !a.null_sender &&
-	    !auth_sender_owned(s, a.domain)) {
-		addr_format(&a, buf, sizeof(buf));
-		session_reject(s, REJ_SENDER, "MAIL", NULL,
-		    "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
-		    buf, s->user->name);
+	if (mail_sender_refused(s, &a))
 		return;
-	}
-	if (access_sender_refused(s, &a)) {
-		addr_format(&a, buf, sizeof(buf));
-		session_reject(s, REJ_SENDER, "MAIL", NULL,
-		    "553 5.7.1 <%s>: Sender address rejected: not a local domain", buf);
-		return;
-	}
 	/* set before the parameters so their refusals log the sender */
 	s->sender = xstrdup(addr_format(&a, buf, sizeof(buf)));
 	if (mail_parse_params(s, p + (end - p)) < 0) {
