@@ -141,6 +141,9 @@ struct conf_queue {
 	int group_commit;       /* 1: commits of one loop round share a sync */
 	time_t job_timeout;     /* a job unanswered this long: its delivery
 	                           process is replaced, recipients deferred */
+	size_t index_size;      /* the LMDB map of the queue index at start */
+	size_t index_max_size;  /* ... grown at run time up to this */
+	int index_high_water;   /* percent of the map: new mail refused above */
 };
 
 /* The http section: the send API, CORS and /readyz (postern-httpd(8)). */

@@ -1,7 +1,7 @@
 /*
  * conf_queue.c - the queue section of postern.conf: retry schedule,
  * message lifetime, concurrency, destination limits, delay warnings,
- * retention and group commit (postern-queued(8)).
+ * retention, group commit and the index map (postern-queued(8)).
  *
  * Owns: the queue schema, struct conf_queue's values and their dump.
  * SECURITY: plain numbers; nothing secret.
@@ -36,6 +36,10 @@ static cfg_opt_t queue_opts[] = {
 	CFG_INT_CB("retention", 0, CFGF_NONE, conf_cb_duration),
 	CFG_BOOL_CB("group_commit", cfg_true, CFGF_NONE, conf_cb_bool),
 	CFG_INT_CB("job_timeout", 3600, CFGF_NONE, conf_cb_window),
+	CFG_INT_CB("index_size", 1024l * 1024 * 1024, CFGF_NONE, conf_cb_size),
+	CFG_INT_CB("index_max_size", 16l * 1024 * 1024 * 1024, CFGF_NONE,
+	    conf_cb_size),
+	CFG_INT_CB("index_high_water", 90, CFGF_NONE, conf_cb_int_range),
 	CFG_END()
 };
 
@@ -45,11 +49,27 @@ cfg_opt_t conf_queue_top[] = {
 	CFG_END()
 };
 
-/* conf_check_queue - only resets the section line tracking */
+/* The smallest index map: a few hundred pages, room for the reserve. */
+#define INDEX_SIZE_MIN (1024l * 1024)
+
+/* conf_check_queue - the index map's sizes agree with one another */
 int
 conf_check_queue(cfg_t *cfg, cfg_opt_t *opt)
 {
-	(void)conf_section_line(cfg);
+	cfg_t *sec = conf_last_section(opt);
+	int line = conf_section_line(cfg);
+	long size = cfg_getint(sec, "index_size");
+
+	if (size < INDEX_SIZE_MIN) {
+		conf_errorf(conf_ctx.path, line, "option 'index_size': expected "
+		    "a size of at least 1M, got %ld bytes", size);
+		return -1;
+	}
+	if (cfg_getint(sec, "index_max_size") < size) {
+		conf_errorf(conf_ctx.path, line, "option 'index_max_size': "
+		    "expected a size no smaller than index_size (%ld bytes)", size);
+		return -1;
+	}
 	return 0;
 }
 
@@ -72,6 +92,9 @@ conf_queue_fill(struct conf *c, cfg_t *cfg)
 	c->queue.retention = (time_t)cfg_getint(q, "retention");
 	c->queue.group_commit = cfg_getbool(q, "group_commit") ? 1 : 0;
 	c->queue.job_timeout = (time_t)cfg_getint(q, "job_timeout");
+	c->queue.index_size = (size_t)cfg_getint(q, "index_size");
+	c->queue.index_max_size = (size_t)cfg_getint(q, "index_max_size");
+	c->queue.index_high_water = (int)cfg_getint(q, "index_high_water");
 }
 
 /* conf_queue_dump - the queue section */
@@ -93,4 +116,7 @@ conf_queue_dump(const struct conf *c, FILE *fp)
 	fprintf(fp, "queue.group_commit = %s\n",
 	    c->queue.group_commit ? "yes" : "no");
 	fprintf(fp, "queue.job_timeout = %llds\n", (long long)c->queue.job_timeout);
+	fprintf(fp, "queue.index_size = %zu\nqueue.index_max_size = %zu\n"
+	    "queue.index_high_water = %d\n", c->queue.index_size,
+	    c->queue.index_max_size, c->queue.index_high_water);
 }

@@ -226,6 +226,7 @@ static const struct {
 	{ "smtpd_client_message_limit", 0, 1000000,
 	    "a number from 0 (no limit) to 1000000" },
 	{ "history_size", 2, 10080, "a number from 2 to 10080" },
+	{ "index_high_water", 50, 99, "a percentage from 50 to 99" },
 };
 
 /* conf_cb_int_range - a decimal integer within the option's int_ranges row */

@@ -21,7 +21,7 @@
 #include "proc.h"
 
 #define STATS_MAX_CHILDREN 64
-#define STATS_MAGIC 0x70737434u /* "pst4": bump on any layout change */
+#define STATS_MAGIC 0x70737435u /* "pst5": bump on any layout change */
 #define STATS_MAX_DKIM 32       /* dkim sections with published facts */
 
 /* Why smtpd (or another receiver) refused a message or a recipient. */
@@ -173,6 +173,9 @@ struct stats_shm {
 	int64_t tls_not_after[STATS_MAX_LISTENERS];
 	int64_t tls_not_before[STATS_MAX_LISTENERS];
 	struct stats_dkim dkim[STATS_MAX_DKIM];     /* delivery */
+	/* queued: the index map, bytes in use and its size (queued_space.c) */
+	int64_t queue_index_used;
+	int64_t queue_index_size;
 };
 
 extern struct stats_shm *stats;

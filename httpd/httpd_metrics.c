@@ -273,6 +273,22 @@ emit_queue_oldest(struct evbuffer *out, const char *name)
 	    (int)(age % 1000));
 }
 
+/* emit_index_used - postern_queue_index_used_bytes */
+static void
+emit_index_used(struct evbuffer *out, const char *name)
+{
+	evbuffer_add_printf(out, "%s %" PRId64 "\n", name,
+	    stats_gauge_read(&stats->queue_index_used));
+}
+
+/* emit_index_size - postern_queue_index_size_bytes */
+static void
+emit_index_size(struct evbuffer *out, const char *name)
+{
+	evbuffer_add_printf(out, "%s %" PRId64 "\n", name,
+	    stats_gauge_read(&stats->queue_index_size));
+}
+
 /* emit_queue_recipients - postern_queue_recipients */
 static void
 emit_queue_recipients(struct evbuffer *out, const char *name)
@@ -429,6 +445,11 @@ static const struct family families[] = {
 	{ "postern_queue_oldest_message_age_seconds", "gauge",
 	  "Age of the oldest message in the queue; 0 when it is empty.",
 	  emit_queue_oldest },
+	{ "postern_queue_index_used_bytes", "gauge",
+	  "Bytes of the queue index's LMDB map in use.", emit_index_used },
+	{ "postern_queue_index_size_bytes", "gauge",
+	  "Size of the queue index's LMDB map (queue.index_size, grown up to "
+	  "queue.index_max_size).", emit_index_size },
 	{ "postern_dns_lookups_total", "counter",
 	  "DNS lookups, by record type and result.", emit_dns },
 	{ "postern_child_up", "gauge",

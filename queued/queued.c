@@ -222,11 +222,12 @@ queued_main(int argc, char **argv)
 	umask(077);
 	qspool_init(qenv.conf->spool_dir);
 	qretain_init();
-	qidx_open(qspool_index_dir());
+	qidx_open(qspool_index_dir(), qenv.conf->queue.index_size);
 	qsched_init();
 	qwatchdog_init();
 	qcommit_init();
 	recover();
+	qspace_init();
 	qcontrol_init();
 	child_ready(&qenv.ch);
 	qsched_kick();

@@ -16,6 +16,7 @@
  *   queued_retain.c   retention of finished message files
  *   queued_link.c     links to smtpd/httpd/delivery, per-role tables
  *   queued_watchdog.c every delivery job bounded by queue.job_timeout
+ *   queued_space.c    room in the index map: high-water mark, growth
  *
  * The in-memory queue mirrors the index: one struct qmsg per message
  * record and one struct qrcpt per recipient record. Memory is rebuilt
@@ -161,7 +162,7 @@ int queued_main(int argc, char **argv);
 /* queued_index.c - the LMDB index ("msg" and "rcpt" named databases).
  * Functions returning int return 0 or an LMDB/errno code, already
  * logged; qidx_errno() turns one into an errno for a reply. */
-void qidx_open(const char *dir);
+void qidx_open(const char *dir, size_t mapsize);
 void qidx_close(void);
 int qidx_begin(struct MDB_txn **txn);
 int qidx_commit(struct MDB_txn *txn);
@@ -170,10 +171,18 @@ int qidx_put_msg(struct MDB_txn *txn, const struct qmsg *m);
 int qidx_put_rcpt(struct MDB_txn *txn, const struct qmsg *m, const struct qrcpt *r);
 int qidx_del_msg(struct MDB_txn *txn, const char *id);
 int qidx_errno(int rc);
+void qidx_map_info(uint64_t *mapsize, uint64_t *written, uint64_t *psize);
+int64_t qidx_free_pages(void);
+int qidx_set_mapsize(size_t size);
 /* qidx_load - call fn for every message in the index, with its
  * recipients (m->broken set when a record does not decode); remove
  * recipient records that have no message record. fn owns m. */
 void qidx_load(void (*fn)(struct qmsg *m, void *arg), void *arg);
+
+/* queued_space.c - the index map's high-water mark (new mail refused
+ * above it: ENOSPC) and its growth; gauges for /metrics */
+void qspace_init(void);
+int qspace_accept(void);
 
 /* queued_spool.c - files under spool_dir. int returns: 0 or an errno. */
 void qspool_init(const char *spool_dir);

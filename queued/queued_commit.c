@@ -418,12 +418,29 @@ batch_done(void)
 	qsched_kick();
 }
 
+/* batch_refuse - the index is over its high-water mark: every message
+ * of the batch is given up from tmp/ with ENOSPC (queued_space.c) */
+static void
+batch_refuse(int err)
+{
+	struct qtxn *t;
+
+	while ((t = TAILQ_FIRST(&batch)) != NULL)
+		txn_fail(t, STAGE_TMP, err);
+}
+
 /* flush_batch - the group commit (steps in the header comment) */
 static void
 flush_batch(evutil_socket_t fd, short what, void *arg)
 {
 	int err, rc;
 
+	if (TAILQ_EMPTY(&batch))
+		return;
+	if ((err = qspace_accept()) != 0) {
+		batch_refuse(err);
+		return;
+	}
 	batch_files();
 	if (TAILQ_EMPTY(&batch))
 		return;

@@ -35,6 +35,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 #include "msgbuf.h"
@@ -42,8 +43,9 @@
 #include "spool.h"
 #include "util.h"
 
-#define IDX_MAPSIZE (1024ul * 1024 * 1024)     /* 1 GiB */
 #define IDX_MAXDBS 4
+/* Less free space than this on the index's file system is "full". */
+#define IDX_FS_LOW (1024u * 1024)
 #define RCPT_KEY_LEN (QUEUE_ID_LEN + 4)
 
 static MDB_env *idx_env;
@@ -109,9 +111,10 @@ key_has_id(const MDB_val *k, const char *id, size_t len)
 	return k->mv_size == len && memcmp(k->mv_data, id, QUEUE_ID_LEN) == 0;
 }
 
-/* qidx_open - open (creating) the environment and both databases; fatal */
+/* qidx_open - open (creating) the environment and both databases with
+ * a map of mapsize bytes (a larger map already in the file wins); fatal */
 void
-qidx_open(const char *dir)
+qidx_open(const char *dir, size_t mapsize)
 {
 	MDB_txn *txn;
 	int rc, dead = 0;
@@ -120,7 +123,7 @@ qidx_open(const char *dir)
 	    idx_rc("mdb_env_set_maxdbs", dir,
 	    mdb_env_set_maxdbs(idx_env, IDX_MAXDBS)) != 0 ||
 	    idx_rc("mdb_env_set_mapsize", dir,
-	    mdb_env_set_mapsize(idx_env, IDX_MAPSIZE)) != 0)
+	    mdb_env_set_mapsize(idx_env, mapsize)) != 0)
 		fatalx("cannot set up the queue index %s", dir);
 	rc = idx_rc("mdb_env_open", dir, mdb_env_open(idx_env, dir, 0, 0600));
 	if (rc != 0)
@@ -175,11 +178,81 @@ qidx_abort(struct MDB_txn *txn)
 	idx_void("mdb_txn_abort", "txn");
 }
 
-/* qidx_errno - an errno for a reply: MDB_MAP_FULL is a full disk */
+/* qidx_map_info - the map's size and the bytes up to its last page
+ * written (an upper bound of what is in use); page size in *psize */
+void
+qidx_map_info(uint64_t *mapsize, uint64_t *written, uint64_t *psize)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	mdb_env_info(idx_env, &info);
+	mdb_env_stat(idx_env, &st);
+	*psize = st.ms_psize;
+	*mapsize = info.me_mapsize;
+	*written = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+}
+
+/* qidx_free_pages - pages on LMDB's free list (reusable), read as
+ * mdb_stat -f does: each record of database 0 is a page-number list
+ * whose first word is its length. -1 when it cannot be read. */
+int64_t
+qidx_free_pages(void)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int64_t n = 0;
+	int rc;
+
+	if (idx_rc("mdb_txn_begin", "free list",
+	    mdb_txn_begin(idx_env, NULL, MDB_RDONLY, &txn)) != 0)
+		return -1;
+	if (idx_rc("mdb_cursor_open", "free list", mdb_cursor_open(txn, 0, &cur)) != 0) {
+		qidx_abort(txn);
+		return -1;
+	}
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+		size_t len;
+
+		if (v.mv_size >= sizeof(len)) {
+			memcpy(&len, v.mv_data, sizeof(len));
+			n += (int64_t)len;
+		}
+	}
+	mdb_cursor_close(cur);
+	qidx_abort(txn);
+	return rc == MDB_NOTFOUND ? n : -1;
+}
+
+/* qidx_set_mapsize - grow the map; only with no transaction open */
+int
+qidx_set_mapsize(size_t size)
+{
+	return idx_rc("mdb_env_set_mapsize", "grow",
+	    mdb_env_set_mapsize(idx_env, size));
+}
+
+/* index_fs_full - 1 if the index's file system has (almost) no room:
+ * LMDB turns a short write into EIO, which is a full disk there */
+static int
+index_fs_full(void)
+{
+	struct statvfs vfs;
+
+	if (statvfs(qspool_index_dir(), &vfs) == -1)
+		return 0;
+	return (uint64_t)vfs.f_bavail * vfs.f_frsize < IDX_FS_LOW;
+}
+
+/* qidx_errno - an errno for a reply: MDB_MAP_FULL, and a write error on
+ * a full file system, are "no room" (ENOSPC: the client gets 452) */
 int
 qidx_errno(int rc)
 {
-	if (rc == MDB_MAP_FULL)
+	if (rc == MDB_MAP_FULL || rc == ENOSPC)
+		return ENOSPC;
+	if (rc == EIO && index_fs_full())
 		return ENOSPC;
 	if (rc > 0)
 		return rc;      /* LMDB passes system errors through */

@@ -1161,17 +1161,11 @@ qsched_all_due(void)
 	qsched_kick();
 }
 
-/* remove_done - the records of m are gone (rc 0): its file goes (or is
+/* remove_done - the records of m are gone: its file goes (or is
  * retained), the lines are logged, m is forgotten */
 static void
-remove_done(struct qmsg *m, int rc)
+remove_done(struct qmsg *m)
 {
-	if (rc != 0) {
-		log_warnx("%s: cannot remove it from the queue index; it may be "
-		    "delivered again after a restart", m->id);
-		qsched_drop(m);
-		return;
-	}
 	if (m->removing == 2)
 		qevent("deleted", m, NULL, NULL, 1);
 	if (qretain_keep(m->id) == 0)
@@ -1183,31 +1177,71 @@ remove_done(struct qmsg *m, int rc)
 	qsched_drop(m);
 }
 
-/* flush_removals - one index transaction for every message finished in
- * this event-loop round (a crash before it only repeats deliveries),
- * then their files */
-static void
-flush_removals(evutil_socket_t fd, short what, void *arg)
+/* del_records - delete the records of the first n messages of the
+ * removal batch (all when n is 0) in one transaction; rc */
+static int
+del_records(size_t n)
 {
 	struct MDB_txn *txn;
 	struct qmsg *m;
+	size_t i = 0;
+	int rc;
+
+	if ((rc = qidx_begin(&txn)) != 0)
+		return rc;
+	TAILQ_FOREACH(m, &removals, rm_entry) {
+		if ((rc = qidx_del_msg(txn, m->id)) != 0) {
+			qidx_abort(txn);
+			return rc;
+		}
+		if (++i == n)
+			break;
+	}
+	return qidx_commit(txn);
+}
+
+/* removals_retry - what could not be removed stays in the batch (never
+ * scheduled again, so never delivered twice) and is tried again soon */
+static void
+removals_retry(size_t n, int rc)
+{
+	struct timeval tv = { 1, 0 };
+
+	log_warnx("%zu finished message(s) not yet removed from the queue "
+	    "index (%s); trying again in 1s", n, rc > 0 ? strerror(rc) :
+	    "index error");
+	event_add(remove_ev, &tv);
+}
+
+/* flush_removals - one index transaction for every message finished in
+ * this event-loop round (a crash before it only repeats deliveries),
+ * then their files; when the batch fails as a whole (a map short of
+ * pages), one message at a time, and the rest is retried */
+static void
+flush_removals(evutil_socket_t fd, short what, void *arg)
+{
+	struct qmsg *m;
+	size_t kept = 0;
 	int rc;
 
 	if (TAILQ_EMPTY(&removals))
 		return;
-	if ((rc = qidx_begin(&txn)) == 0) {
-		TAILQ_FOREACH(m, &removals, rm_entry)
-			if ((rc = qidx_del_msg(txn, m->id)) != 0)
-				break;
-		if (rc == 0)
-			rc = qidx_commit(txn);
-		else
-			qidx_abort(txn);
+	if ((rc = del_records(0)) == 0) {
+		while ((m = TAILQ_FIRST(&removals)) != NULL) {
+			TAILQ_REMOVE(&removals, m, rm_entry);
+			remove_done(m);
+		}
+		return;
 	}
-	while ((m = TAILQ_FIRST(&removals)) != NULL) {
+	while ((m = TAILQ_FIRST(&removals)) != NULL &&
+	    (rc = del_records(1)) == 0) {
 		TAILQ_REMOVE(&removals, m, rm_entry);
-		remove_done(m, rc);
+		remove_done(m);
 	}
+	TAILQ_FOREACH(m, &removals, rm_entry)
+		kept++;
+	if (kept > 0)
+		removals_retry(kept, qidx_errno(rc));
 }
 
 /* removals_event - the removal batch's event: pending jobs out first */

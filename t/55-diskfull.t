@@ -55,4 +55,61 @@ ok(wait_for(sub { !spool_files($spool) }, 10, 'empty spool'), 'spool empty again
 is($pm->stop, 0, 'postern stops with status 0');
 system('umount', $spool) == 0 and $mounted = 0;
 ok(!$mounted, 'tmpfs unmounted');
+
+# ---- a full disk inside the LMDB commit (issue 19 finding 6): the
+# message file still fits, the index's new pages do not. A fresh index
+# (no free pages to reuse) on a spool with exactly two pages left.
+$spool = "$dir/spool2";
+mkdir $spool or die "mkdir $spool: $!";
+system('mount', '-t', 'tmpfs', '-o', 'size=2m,mode=0755', 'tmpfs', $spool) == 0
+    or BAIL_OUT('cannot mount the second tmpfs');
+$mounted = 1;
+$conf = write_config(dir => "$dir/p2", spool_dir => $spool);
+$pm = start_postern($conf);
+my @small = fill_to_two_pages($spool);
+my $tiny = "From: s\@example.org\nSubject: tiny\n\nx\n";
+($code, $text) = send_mail($pm->smtp_port, 'sender@example.org', 'rcpt@example.com', $tiny);
+is($code, 452, 'no room for the index pages: 452, not 451') or diag($text);
+like($pm->log_text, qr/lmdb: mdb_txn_commit write: /,
+    'it was the index commit that found no room') or diag($pm->log_tail(10));
+like($text, qr/^4\.3\.1\b/, 'enhanced status 4.3.1');
+ok($pm->alive, 'postern is still running');
+unlink "$spool/filler", @small;
+($code, $text) = send_mail($pm->smtp_port, 'sender@example.org', 'rcpt@example.com',
+    make_message(subject => unique_tag('space2')));
+is($code, 250, 'space again: 250') or diag($text);
+ok(wait_for(sub { scalar maildir_files($pm->maildir) }, 10, 'delivery'),
+    'the message is delivered');
+is($pm->stop, 0, 'postern stops with status 0');
+system('umount', $spool) == 0 and $mounted = 0;
 done_testing;
+
+# fill_to_two_pages - fill the tmpfs at $dir, then free exactly two pages;
+# returns the small files made (unlink them to free the space)
+sub fill_to_two_pages {
+    my ($d) = @_;
+    open(my $fh, '>:raw', "$d/filler") or die "open $d/filler: $!";
+    my $chunk = 'x' x 65536;
+    my $n = 0;
+    while (syswrite($fh, $chunk)) { last if ++$n > 100 }
+    close $fh;
+    my @small;
+    for my $i (1 .. 64) {
+        my $f = "$d/page$i";
+        open(my $ph, '>:raw', $f) or last;
+        my $w = syswrite($ph, 'y' x 4096);
+        close $ph;
+        if (!$w || $w != 4096) { unlink $f; last }
+        push @small, $f;
+    }
+    # exactly two pages free: one for the message file, one for the
+    # first of the index's pages (LMDB sees a short write)
+    if (@small >= 2) { unlink pop @small, pop @small }
+    else {
+        unlink @small;
+        truncate("$d/filler", ((-s "$d/filler") & ~4095) - 8192 + 4096 * @small)
+            or die "truncate: $!";
+        @small = ();
+    }
+    return @small;
+}

@@ -239,7 +239,8 @@ sub conf_queue_text {
     }
     # optional ones, written only when given
     for my $k (qw(destination_concurrency destination_rate delay_warning
-        retention group_commit job_timeout)) {
+        retention group_commit job_timeout index_size index_max_size
+        index_high_water)) {
         $t .= "\t$k = $o->{$k}\n" if defined $o->{$k};
     }
     return $t . "}\n";
