@@ -4,6 +4,7 @@
  * struct conf area by area and runs the checks that span areas.
  *
  * The areas, each with its options, validators, values and dump:
+ *   conf_text.c       the file as text: size, NUL bytes, comments, quotes
  *   conf_value.c      value syntaxes and the one error format
  *   conf_smtpd.c      listeners, relay policy, per-client limits, users
  *   conf_queue.c      the queue section
@@ -86,7 +87,7 @@ cb_log_level(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (log_level_parse(value) == -1)
 		return conf_bad_value(cfg, opt, "error, warning, info or debug", value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* cb_control_socket - a Unix socket path that fits sun_path, or "" */
@@ -97,7 +98,7 @@ cb_control_socket(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (strlen(value) >= 100)
 		return conf_bad_value(cfg, opt, "a socket path shorter than 100 bytes",
 		    value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* The process and file-system options every process reads. */
@@ -220,69 +221,33 @@ conf_fill(struct conf *c, cfg_t *cfg, const char *cwd)
 	return conf_smtpd_fill(c, cfg, cwd);
 }
 
-#define CONF_MAX_BYTES (1024 * 1024)
-
-/* blank_comments - overwrite '#' and '//' comments (to the end of the
- * line) and C comments with spaces, keeping newlines and quoted strings.
- * libconfuse 3.3's lexer counts every comment as three lines, so its error
- * lines drift, and it rejects a comment inside a list (upstream issue
- * #150); it never sees our comments at all. */
-static void
-blank_comments(char *p)
+/* check_titles - no section title, at any depth, holds a control byte:
+ * titles name listeners, transports, routes and keys in logs and
+ * replies; 0, or -1 with the error set */
+static int
+check_titles(cfg_t *cfg)
 {
-	char quote = 0;
+	unsigned int i, j;
+	cfg_opt_t *opt;
+	cfg_t *sec;
 
-	for (; *p != '\0'; p++) {
-		if (quote) {
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == quote)
-				quote = 0;
-		} else if (*p == '"' || *p == '\'') {
-			quote = *p;
-		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
-			for (; *p != '\0' && *p != '\n'; p++)
-				*p = ' ';
-			if (*p == '\0')
-				break;
-		} else if (p[0] == '/' && p[1] == '*') {
-			for (; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
-				if (*p != '\n')
-					*p = ' ';
-			if (*p == '\0')
-				break;
-			p[0] = p[1] = ' ';
-			p++;
+	for (i = 0; i < cfg_num(cfg); i++) {
+		opt = cfg_getnopt(cfg, i);
+		if (opt == NULL || opt->type != CFGT_SEC)
+			continue;
+		for (j = 0; j < cfg_opt_size(opt); j++) {
+			sec = cfg_opt_getnsec(opt, j);
+			if (cfg_title(sec) != NULL && conf_has_control(cfg_title(sec))) {
+				conf_errorf(conf_ctx.path, sec->line, "option '%s': "
+				    "expected a title without control characters, "
+				    "got '%s'", opt->name, cfg_title(sec));
+				return -1;
+			}
+			if (check_titles(sec) == -1)
+				return -1;
 		}
 	}
-}
-
-/* conf_read_uncommented - the whole file (at most CONF_MAX_BYTES) with
- * its comments blanked; NULL with *err an errno */
-static char *
-conf_read_uncommented(const char *path, int *err)
-{
-	FILE *fp = fopen(path, "re");
-	char *buf;
-	size_t n;
-
-	if (fp == NULL) {
-		*err = errno;
-		return NULL;
-	}
-	buf = xmalloc(CONF_MAX_BYTES + 1);
-	n = fread(buf, 1, CONF_MAX_BYTES + 1, fp);
-	*err = ferror(fp) ? EIO : EFBIG;
-	fclose(fp);
-	if (n > CONF_MAX_BYTES || memchr(buf, '\0', n) != NULL) {
-		if (n <= CONF_MAX_BYTES)
-			*err = EINVAL;
-		free(buf);
-		return NULL;
-	}
-	buf[n] = '\0';
-	blank_comments(buf);
-	return buf;
+	return 0;
 }
 
 /* conf_load - parse path into a new struct conf, or NULL with err */
@@ -292,7 +257,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	struct conf *c = NULL;
 	char cwd[PATH_MAX], *cwdp, *text;
 	cfg_t *cfg;
-	int r, rerrno = 0;
+	int r;
 
 	memset(&conf_ctx, 0, sizeof(conf_ctx));
 	conf_ctx.path = path;
@@ -301,8 +266,7 @@ conf_load(const char *path, char *err, size_t errlen)
 	if (errlen > 0)
 		err[0] = '\0';
 	cfg = conf_schema();
-	if ((text = conf_read_uncommented(path, &rerrno)) == NULL) {
-		conf_errorf(path, 0, "cannot read: %s", strerror(rerrno));
+	if ((text = conf_text_read(path)) == NULL) {
 		r = CFG_FILE_ERROR;
 	} else {
 		r = cfg_parse_buf(cfg, text);
@@ -310,6 +274,8 @@ conf_load(const char *path, char *err, size_t errlen)
 	}
 	if (r != CFG_SUCCESS && r != CFG_FILE_ERROR && !conf_ctx.failed)
 		conf_errorf(path, 0, "syntax error");
+	if (r == CFG_SUCCESS && check_titles(cfg) == -1)
+		r = CFG_PARSE_ERROR;
 	if (r == CFG_SUCCESS) {
 		cwdp = getcwd(cwd, sizeof(cwd));
 		c = xcalloc(1, sizeof(*c));

@@ -35,7 +35,7 @@ cb_dkim_canon(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (strcmp(value, ok[i]) == 0)
-			return conf_str_result(value, result);
+			return conf_str_result(cfg, opt, value, result);
 	return conf_bad_value(cfg, opt, "relaxed/relaxed, relaxed/simple, simple/relaxed "
 	    "or simple/simple", value);
 }

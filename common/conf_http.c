@@ -36,7 +36,7 @@ cb_http_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (*value != '\0' &&
 	    hostport_parse(value, host, sizeof(host), port, sizeof(port)) == -1)
 		return conf_bad_value(cfg, opt, "host:port or \"\" (off)", value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* cb_allow_entry - "user@domain" or "@domain", stored lower-case */
@@ -50,7 +50,8 @@ cb_allow_entry(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (value[0] == '@' ? !domain_valid(value + 1, 0) :
 	    addr_parse(value, 0, &a, &why) == -1)
 		return conf_bad_value(cfg, opt, "an address user@domain or @domain", value);
-	conf_str_result(value, result);
+	if (conf_str_result(cfg, opt, value, result) == -1)
+		return -1;
 	str_lower(conf_ctx.strbuf);
 	return 0;
 }
@@ -65,7 +66,7 @@ cb_http_sender(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (*value != '\0' && addr_parse(value, 0, &a, &why) == -1)
 		return conf_bad_value(cfg, opt, "an address user@domain", value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* The http section (postern-httpd: send API, CORS, /readyz). */

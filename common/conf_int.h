@@ -48,10 +48,19 @@ int conf_section_line(cfg_t *cfg);
 /* conf_last_section - the section libconfuse just finished */
 cfg_t *conf_last_section(cfg_opt_t *opt);
 
+/* --- the file as text (conf_text.c) ---------------------------------- */
+
+/* conf_text_read - the file, comments blanked, strings checked, for
+ * cfg_parse_buf(); NULL with the first error set */
+char *conf_text_read(const char *path);
+
 /* --- values (conf_value.c) -------------------------------------------- */
 
-/* conf_str_result - hand libconfuse a string result (it copies it) */
-int conf_str_result(const char *s, void *result);
+/* conf_has_control - does s hold a byte below 0x20 or DEL? */
+int conf_has_control(const char *s);
+/* conf_str_result - hand libconfuse a string result (it copies it), or
+ * refuse one holding control bytes, naming opt; 0 or -1 */
+int conf_str_result(cfg_t *cfg, cfg_opt_t *opt, const char *s, void *result);
 /* conf_abs_path - p made absolute against cwd; malloc'd */
 char *conf_abs_path(const char *cwd, const char *p);
 /* conf_strv_free - free a NULL-ended string array of n entries */

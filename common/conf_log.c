@@ -27,7 +27,7 @@ cb_log_format(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (log_format_parse(value) == -1)
 		return conf_bad_value(cfg, opt, "text or json", value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* cb_log_file - "" (off) or a path that is not a directory */

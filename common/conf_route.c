@@ -35,7 +35,8 @@ cb_route_pattern(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (*value != '\0' && route_pattern_valid(value) == 0)
 		return conf_bad_value(cfg, opt, "an address pattern such as user@example.com, "
 		    "*@example.com, *@*.example.com, user@* or *@*", value);
-	conf_str_result(value, result);
+	if (conf_str_result(cfg, opt, value, result) == -1)
+		return -1;
 	str_lower(conf_ctx.strbuf);
 	return 0;
 }
@@ -53,7 +54,7 @@ cb_dns_server(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	    inet_pton(AF_INET6, host, a) != 1) || atoi(port) < 1 || atoi(port) > 65535))
 		return conf_bad_value(cfg, opt, "\"\" or a numeric IP:PORT such as 127.0.0.1:53",
 		    value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 static cfg_opt_t route_opts[] = {

@@ -39,7 +39,7 @@ cb_client_allow(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 
 	conf_note_line(cfg);
 	if (cidr_parse(value, &c) == 0)
-		return conf_str_result(value, result);
+		return conf_str_result(cfg, opt, value, result);
 	if (strncmp(name, "*.", 2) == 0)
 		name += 2;
 	else if (*name == '.')
@@ -50,7 +50,8 @@ cb_client_allow(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 		return conf_bad_value(cfg, opt, "an IP address, a network such as "
 		    "192.0.2.0/24 or 2001:db8::/32, or a host name pattern such as "
 		    "mail.example.com or .example.com", value);
-	conf_str_result(name != value ? name - 1 : name, result);
+	if (conf_str_result(cfg, opt, name != value ? name - 1 : name, result) == -1)
+		return -1;
 	str_lower(conf_ctx.strbuf);
 	return 0;
 }
@@ -94,7 +95,7 @@ cb_word(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 
 	conf_note_line(cfg);
 	if (word_index(opt->name, value) >= 0)
-		return conf_str_result(value, result);
+		return conf_str_result(cfg, opt, value, result);
 	for (i = 0; i < sizeof(smtpd_words) / sizeof(smtpd_words[0]); i++)
 		if (strcmp(smtpd_words[i].opt, opt->name) == 0)
 			return conf_bad_value(cfg, opt, smtpd_words[i].what, value);

@@ -72,7 +72,7 @@ cb_transport_type(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (transport_type_parse(value) == 0)
 		return conf_bad_value(cfg, opt, TRANSPORT_TYPE_NAMES, value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* cb_default_transport - any name now, checked once transports are known */
@@ -105,7 +105,7 @@ conf_cb_tls_level(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (conf_tls_level_parse(value) == -1)
 		return conf_bad_value(cfg, opt, "none, may, encrypt or verify", value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 static cfg_opt_t transport_opts[] = {

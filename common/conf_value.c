@@ -8,7 +8,9 @@
  * Owns: the error format "FILE:LINE: option 'NAME': expected WHAT, got
  * 'VALUE'", the section line tracking, the integer ranges by option name.
  * SECURITY: runs in every process while it reads the operator's file;
- * values are echoed in errors only as the operator wrote them.
+ * values are echoed in errors as the operator wrote them, but with control
+ * bytes escaped (an error is one line); string values with control bytes
+ * are refused, as they could end an SMTP reply, a header or a log line.
  * STANDARDS: RFC 1035 2.3.1 (domains), RFC 4632 (networks), RFC 5322 2.2
  * (header field names).
  */
@@ -34,20 +36,41 @@
  * pointer, and loading is single-threaded. */
 struct conf_ctx conf_ctx;
 
+/* conf_escape - s for an error message: control bytes as \r, \n, \t or
+ * \xHH, so a value never echoes a line of its own; cut at len */
+static void
+conf_escape(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+	unsigned char c;
+
+	for (; (c = (unsigned char)*s) != '\0' && o + 5 < len; s++) {
+		if (c == '\r' || c == '\n' || c == '\t')
+			o += (size_t)snprintf(buf + o, len - o, "\\%c",
+			    c == '\r' ? 'r' : c == '\n' ? 'n' : 't');
+		else if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+		else
+			buf[o++] = (char)c;
+	}
+	buf[o] = '\0';
+}
+
 /* conf_errorf - record the first error, prefixed "FILE:LINE: " when
  * line > 0 or "FILE: " otherwise */
 void PRINTF_LIKE(3, 4)
 conf_errorf(const char *file, int line, const char *fmt, ...)
 {
-	char msg[768];
+	char raw[768], msg[768];
 	va_list ap;
 
 	if (conf_ctx.failed || conf_ctx.err == NULL)
 		return;
 	conf_ctx.failed = 1;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	conf_escape(raw, msg, sizeof(msg));
 	if (line > 0)
 		snprintf(conf_ctx.err, conf_ctx.errlen, "%s:%d: %s", file, line, msg);
 	else
@@ -293,10 +316,25 @@ conf_cb_bool(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return conf_bad_value(cfg, opt, "true or false", value);
 }
 
-/* conf_str_result - hand libconfuse a string (it copies it) */
+/* conf_has_control - does s hold a byte below 0x20 or DEL? */
 int
-conf_str_result(const char *s, void *result)
+conf_has_control(const char *s)
 {
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+/* conf_str_result - hand libconfuse a string (it copies it); a value
+ * with control bytes could end an SMTP reply or a header or a log line
+ * early and start the attacker's own, so none is taken */
+int
+conf_str_result(cfg_t *cfg, cfg_opt_t *opt, const char *s, void *result)
+{
+	if (conf_has_control(s))
+		return conf_bad_value(cfg, opt, "no control characters (CR, LF, "
+		    "tab, ...)", s);
 	snprintf(conf_ctx.strbuf, sizeof(conf_ctx.strbuf), "%s", s);
 	*(char **)result = conf_ctx.strbuf;
 	return 0;
@@ -309,7 +347,7 @@ conf_cb_string(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (strlen(value) >= sizeof(conf_ctx.strbuf))
 		return conf_bad_value(cfg, opt, "a shorter value", "...");
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* conf_cb_hostport - "host:port", "[v6]:port" or "*:port" */
@@ -321,7 +359,7 @@ conf_cb_hostport(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (hostport_parse(value, host, sizeof(host), port, sizeof(port)) == -1)
 		return conf_bad_value(cfg, opt, "host:port, [IPv6]:port or *:port", value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* conf_cb_cidr - one trusted network */
@@ -334,7 +372,7 @@ conf_cb_cidr(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (cidr_parse(value, &c) == -1)
 		return conf_bad_value(cfg, opt, "a network such as 192.0.2.0/24 or 2001:db8::/32",
 		    value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* conf_cb_domain - one relay (or sender) domain, stored lower-case; UTF-8
@@ -346,7 +384,8 @@ conf_cb_domain(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	conf_note_line(cfg);
 	if (!domain_valid(value, 1))
 		return conf_bad_value(cfg, opt, "a domain name without a trailing dot", value);
-	conf_str_result(value, result);
+	if (conf_str_result(cfg, opt, value, result) == -1)
+		return -1;
 	str_lower(conf_ctx.strbuf);
 	return 0;
 }
@@ -363,7 +402,7 @@ conf_cb_header_name(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 			break;
 	if (*value == '\0' || *p != '\0' || p - value > 64)
 		return conf_bad_value(cfg, opt, "a header field name such as Subject", value);
-	return conf_str_result(value, result);
+	return conf_str_result(cfg, opt, value, result);
 }
 
 /* conf_cb_header_name_or_empty - a header field name, or "" for none */
@@ -373,7 +412,7 @@ conf_cb_header_name_or_empty(cfg_t *cfg, cfg_opt_t *opt, const char *value,
 {
 	conf_note_line(cfg);
 	if (*value == '\0')
-		return conf_str_result(value, result);
+		return conf_str_result(cfg, opt, value, result);
 	return conf_cb_header_name(cfg, opt, value, result);
 }
 

@@ -81,6 +81,10 @@ my @bad = (
         undef],
     ['history_size below 2', { extra => "http {\n\thistory_size = 1\n}" }, 'history_size',
         qr/^\s*history_size/],
+    # issue 19: a CR LF in a string would put a line of its own in the greeting
+    ['CR LF in hostname',
+        { raw => { hostname => '"evil.test\\r\\n250-INJECTED"' } }, 'hostname',
+        qr/^hostname/],
     ['history_step of 0s', { extra => "http {\n\thistory_step = 0s\n}" }, 'history_step',
         qr/^\s*history_step/],
 );

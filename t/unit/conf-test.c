@@ -115,6 +115,27 @@ static const struct bad_case bad_cases[] = {
 	{ "duplicate listen title",
 	  "listen a {\n address = \"127.0.0.1:25\"\n}\nlisten a {\n address = \"127.0.0.1:26\"\n}\n",
 	  4, "listen", "duplicate title 'a'" },
+	/* control bytes would reach the greeting, headers and logs (issue 19) */
+	{ "CR LF in hostname", "hostname = \"evil.test\\r\\n250-INJECTED\"\n", 1,
+	  "hostname", "expected no control characters (CR, LF, tab, ...), got "
+	  "'evil.test\\r\\n250-INJECTED'" },
+	{ "raw tab in a value", "user = \"post\tern\"\n", 1, "user",
+	  "got 'post\\tern'" },
+	{ "control byte in a pipe command",
+	  "transport p {\n type = pipe\n command = \"/bin/cat \\x01\"\n}\n", 3,
+	  "command", "got '/bin/cat \\x01'" },
+	{ "CR in a list value", "relay_domains = { \"a.test\", \"b\\rtest\" }\n", 1,
+	  "relay_domains", "got 'b\\rtest'" },
+	{ "LF in a section title",
+	  "transport \"a\\nb\" {\n type = relay\n host = \"127.0.0.1:25\"\n}\n", 4,
+	  "transport", "a title without control characters, got 'a\\nb'" },
+	{ "escaped NUL, hex", "hostname = \"ev\\x00il.test\"\n", 1, "hostname",
+	  "an escaped NUL byte" },
+	{ "escaped NUL, octal", "user = \"ab\\000\"\n", 1, "user",
+	  "an escaped NUL byte" },
+	{ "unterminated quote", "user = \"postern\"\nhostname = \"abc\n"
+	  "spool_dir = \"/x\"\nrun_dir = \"/y\"\n", 2, "hostname",
+	  "a quoted string that does not end on its line (a missing closing \"?)" },
 };
 
 /* write_file - create dir/name with text; returns the path (static) */
@@ -361,6 +382,38 @@ test_syntaxes(void)
 	}
 }
 
+/* test_file_errors - what cannot be a configuration file as text: a NUL
+ * byte (named with its line) and a file over the 1 MiB limit (named) */
+static void
+test_file_errors(void)
+{
+	char path[PATH_MAX], err[1024], want[PATH_MAX + 16];
+	struct conf *c;
+	FILE *fp;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/nul.conf", tmpdir);
+	fp = fopen(path, "w");
+	fputs("user = \"postern\"\nhostname = \"a", fp);
+	fputc('\0', fp);
+	fputs("b\"\n", fp);
+	fclose(fp);
+	c = conf_load(path, err, sizeof(err));
+	snprintf(want, sizeof(want), "%s:2: a NUL byte", path);
+	ok(c == NULL && strncmp(err, want, strlen(want)) == 0,
+	    "NUL byte in the file: says what and where (%s)", err);
+	conf_free(&c);
+	fp = fopen(path, "w");
+	for (i = 0; i < 1100 * 1024 / 32; i++)
+		fputs("# a comment of thirty-two bytes\n", fp);
+	fclose(fp);
+	c = conf_load(path, err, sizeof(err));
+	ok(c == NULL && strstr(err, "larger than the limit of 1048576 bytes") != NULL,
+	    "a file over the limit: names the limit (%s)", err);
+	conf_free(&c);
+	unlink(path);
+}
+
 /* main - good files, bad files, syntaxes */
 int
 main(void)
@@ -379,6 +432,7 @@ main(void)
 	test_quickstart(srcdir);
 	test_defaults();
 	test_syntaxes();
+	test_file_errors();
 	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
 		run_bad_case(&bad_cases[i], (int)i);
 	unlink(write_file("empty.conf", ""));
