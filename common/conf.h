@@ -235,6 +235,8 @@ struct conf {
 	struct conf_route *route;       /* in file order; see route.h */
 	size_t nroute;
 	char *dkim_canon;       /* "relaxed/relaxed" (header/body) */
+	int dkim_unsignable_bounce; /* content the signer cannot parse:
+	                               1 bounce, 0 deliver unsigned */
 	char **dkim_headers;    /* signed when present; NULL-ended */
 	size_t ndkim_headers;
 	struct conf_http http;  /* the http section (postern-httpd) */

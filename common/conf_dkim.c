@@ -1,7 +1,8 @@
 /*
  * conf_dkim.c - the DKIM signing configuration: dkim sections (domain,
- * selector, key file, generate), the canonicalisation and the signed
- * header list (postern-delivery(8)).
+ * selector, key file, generate), the canonicalisation, the signed header
+ * list and what to do with a message that cannot be signed
+ * (postern-delivery(8)).
  *
  * Owns: the dkim schema and its checks, struct conf_dkim's values.
  * SECURITY: only key file paths live here; the keys are read by
@@ -24,20 +25,36 @@
 #include "log.h"
 #include "util.h"
 
+/* one_of - value must be one of the NULL-ended words */
+static int
+one_of(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result,
+    const char *const *words, const char *what)
+{
+	conf_note_line(cfg);
+	for (; *words != NULL; words++)
+		if (strcmp(value, *words) == 0)
+			return conf_str_result(cfg, opt, value, result);
+	return conf_bad_value(cfg, opt, what, value);
+}
+
 /* cb_dkim_canon - relaxed/relaxed, simple/simple, relaxed/simple ... */
 static int
 cb_dkim_canon(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	static const char *const ok[] = { "relaxed/relaxed", "relaxed/simple",
-		"simple/relaxed", "simple/simple", "relaxed", "simple" };
-	size_t i;
+		"simple/relaxed", "simple/simple", "relaxed", "simple", NULL };
 
-	conf_note_line(cfg);
-	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strcmp(value, ok[i]) == 0)
-			return conf_str_result(cfg, opt, value, result);
-	return conf_bad_value(cfg, opt, "relaxed/relaxed, relaxed/simple, simple/relaxed "
-	    "or simple/simple", value);
+	return one_of(cfg, opt, value, result, ok, "relaxed/relaxed, "
+	    "relaxed/simple, simple/relaxed or simple/simple");
+}
+
+/* cb_dkim_unsignable - deliver or bounce */
+static int
+cb_dkim_unsignable(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	static const char *const ok[] = { "deliver", "bounce", NULL };
+
+	return one_of(cfg, opt, value, result, ok, "deliver or bounce");
 }
 
 static cfg_opt_t dkim_opts[] = {
@@ -52,6 +69,7 @@ static cfg_opt_t dkim_opts[] = {
 cfg_opt_t conf_dkim_top[] = {
 	CFG_SEC("dkim", dkim_opts, CONF_SEC_FLAGS),
 	CFG_STR_CB("dkim_canonicalization", "relaxed/relaxed", CFGF_NONE, cb_dkim_canon),
+	CFG_STR_CB("dkim_unsignable", "deliver", CFGF_NONE, cb_dkim_unsignable),
 	CFG_STR_LIST_CB("dkim_signed_headers", "{\"From\", \"To\", \"Cc\", "
 	    "\"Subject\", \"Date\", \"Message-ID\", \"Reply-To\", \"In-Reply-To\", "
 	    "\"References\", \"MIME-Version\", \"Content-Type\", "
@@ -106,6 +124,8 @@ conf_dkim_fill(struct conf *c, cfg_t *cfg, const char *cwd)
 		c->dkim[i].generate = cfg_getbool(s, "generate") == cfg_true;
 	}
 	c->dkim_canon = xstrdup(cfg_getstr(cfg, "dkim_canonicalization"));
+	c->dkim_unsignable_bounce = strcmp(cfg_getstr(cfg, "dkim_unsignable"),
+	    "bounce") == 0;
 	c->ndkim_headers = cfg_size(cfg, "dkim_signed_headers");
 	c->dkim_headers = xcalloc(c->ndkim_headers + 1, sizeof(char *));
 	for (i = 0; i < c->ndkim_headers; i++)
@@ -138,6 +158,8 @@ conf_dkim_dump(const struct conf *c, FILE *fp)
 {
 	size_t i;
 
+	fprintf(fp, "dkim_unsignable = %s\n",
+	    c->dkim_unsignable_bounce ? "bounce" : "deliver");
 	for (i = 0; i < c->ndkim; i++) {
 		const struct conf_dkim *d = &c->dkim[i];
 

@@ -21,7 +21,7 @@
 #include "proc.h"
 
 #define STATS_MAX_CHILDREN 64
-#define STATS_MAGIC 0x70737435u /* "pst5": bump on any layout change */
+#define STATS_MAGIC 0x70737436u /* "pst6": bump on any layout change */
 #define STATS_MAX_DKIM 32       /* dkim sections with published facts */
 
 /* Why smtpd (or another receiver) refused a message or a recipient. */
@@ -138,6 +138,9 @@ struct stats_shm {
 	uint64_t rejected[REJ_MAX];         /* smtpd */
 	uint64_t deliveries[DLV_MAX];       /* queued, per recipient */
 	uint64_t dkim_signed;               /* delivery */
+	uint64_t dkim_unsignable;           /* delivery: content libopendkim
+	                                       cannot parse (sent unsigned or
+	                                       bounced, dkim_unsignable) */
 	int64_t queue_messages;             /* queued gauge */
 	int64_t queue_recipients;           /* queued gauge: not yet done */
 	uint32_t nchildren;                 /* master */

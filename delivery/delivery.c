@@ -496,12 +496,42 @@ job_looping(struct delivery_job *j)
 	return 1;
 }
 
+/* job_sign - DKIM-sign the job's message; 1 to go on delivering it
+ * (signed, or unsigned when its content cannot be signed and
+ * dkim_unsignable = deliver), 0 when it has its results: deferred for a
+ * key that may be fixed, bounced 5.6.0 for content that never signs and
+ * dkim_unsignable = bounce */
+static int
+job_sign(struct delivery_job *j)
+{
+	char err[512];
+	int r = delivery_dkim_sign(j, err, sizeof(err));
+
+	if (r == 0)
+		return 1;
+	if (r == DKIM_FAIL_CONTENT && !delivery_conf()->dkim_unsignable_bounce) {
+		log_warnx("%s: sending it unsigned: the message cannot be DKIM-signed: %s",
+		    j->queueid, err);
+		stats_add(&stats->dkim_unsignable, 1);
+		return 1;
+	}
+	log_warnx("%s: DKIM signing failed: %s", j->queueid, err);
+	if (r == DKIM_FAIL_CONTENT) {
+		stats_add(&stats->dkim_unsignable, 1);
+		delivery_job_result(j, 0, 5, "5.6.0", NULL, "the message cannot be "
+		    "DKIM-signed: %s", err);
+	} else {
+		delivery_job_result(j, 0, 4, "4.3.0", NULL, "DKIM signing failed: %s", err);
+	}
+	delivery_job_done(j);
+	return 0;
+}
+
 /* on_job - IPC_DELIVERY_JOB: read the message, sign it, start delivery */
 static void
 on_job(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 {
 	struct delivery_job *j;
-	char err[256];
 	int fd = m->fd, rc;
 
 	j = job_parse(m);
@@ -528,13 +558,8 @@ on_job(struct ipc_chan *c, struct ipc_msg *m, void *arg)
 	}
 	if (job_looping(j))
 		return;
-	if (delivery_dkim_sign(j, err, sizeof(err)) == -1) {
-		log_warnx("%s: DKIM signing failed: %s", j->queueid, err);
-		delivery_job_result(j, 0, 4, "4.3.0", NULL, "DKIM signing failed: %s", err);
-		delivery_job_done(j);
-		return;
-	}
-	job_dispatch(j);
+	if (job_sign(j))
+		job_dispatch(j);
 }
 
 /* abandon_jobs - the queue link changed: results of running jobs can no

@@ -92,9 +92,12 @@ void delivery_job_done(struct delivery_job *j);
 /* delivery_dkim_load - privileged start-up: read every configured key
  * and set up libopendkim; a key that cannot be read exits EXIT_CONFIG */
 void delivery_dkim_load(const struct conf *c);
+/* How signing can fail: the key or the library (deferred: an operator
+ * can fix it), or the message itself (never heals: dkim_unsignable). */
+enum { DKIM_FAIL_KEY = -1, DKIM_FAIL_CONTENT = -2 };
 /* delivery_dkim_sign - prepend a DKIM-Signature when the job's signing
- * domain has a key. 0 (signed or nothing to sign), or -1 with the reason
- * in err */
+ * domain has a key. 0 (signed or nothing to sign), or DKIM_FAIL_KEY /
+ * DKIM_FAIL_CONTENT with the reason in err */
 int delivery_dkim_sign(struct delivery_job *j, char *err, size_t errlen);
 /* delivery_dkim_domain - the signing domain of a message: the From:
  * header's addr-spec domain, else the envelope sender's; lower-case into

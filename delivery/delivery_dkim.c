@@ -387,7 +387,9 @@ dkim_reason(DKIM *d, DKIM_STAT st, char *err, size_t errlen)
 	snprintf(err, errlen, "%s", e != NULL && *e != '\0' ? e : dkim_getresultstr(st));
 }
 
-/* dkim_run - sign j->msg with key k for domain; 0 or -1 with err */
+/* dkim_run - sign j->msg with key k for domain; 0, or with err
+ * DKIM_FAIL_KEY (the key or the library: may heal) or DKIM_FAIL_CONTENT
+ * (libopendkim cannot parse this message: it never will) */
 static int
 dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, char *err,
     size_t errlen)
@@ -404,7 +406,7 @@ dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, c
 		    canon_body == DKIM_CANON_RELAXED);
 		if (edsig == NULL) {
 			snprintf(err, errlen, "ed25519 signing failed");
-			return -1;
+			return DKIM_FAIL_KEY;
 		}
 		sig_prepend(j, (unsigned char *)edsig, strlen(edsig));
 		free(edsig);
@@ -416,7 +418,7 @@ dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, c
 	    -1, &st);
 	if (d == NULL) {
 		dkim_reason(NULL, st, err, errlen);
-		return -1;
+		return DKIM_FAIL_KEY;
 	}
 	st = dkim_chunk(d, (unsigned char *)j->msg, j->msglen);
 	if (st == DKIM_STAT_OK)
@@ -428,7 +430,7 @@ dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, c
 	if (st != DKIM_STAT_OK) {
 		dkim_reason(d, st, err, errlen);
 		dkim_free(d);
-		return -1;
+		return st == DKIM_STAT_SYNTAX ? DKIM_FAIL_CONTENT : DKIM_FAIL_KEY;
 	}
 	sig_prepend(j, sig, siglen);
 	dkim_free(d);
@@ -436,7 +438,8 @@ dkim_run(struct delivery_job *j, const struct dkim_key *k, const char *domain, c
 }
 
 /* delivery_dkim_sign - sign the job's message with every key of its
- * domain (several selectors: one DKIM-Signature each) */
+ * domain (several selectors: one DKIM-Signature each); 0, or
+ * DKIM_FAIL_KEY / DKIM_FAIL_CONTENT with err */
 int
 delivery_dkim_sign(struct delivery_job *j, char *err, size_t errlen)
 {
@@ -444,6 +447,7 @@ delivery_dkim_sign(struct delivery_job *j, char *err, size_t errlen)
 	const struct dkim_key *k;
 	char domain[ADDR_DOMAIN_MAX + 1];
 	size_t i;
+	int r;
 
 	if (nkeys == 0 ||
 	    delivery_dkim_domain(j->msg, j->msglen, j->sender, domain, sizeof(domain)) == -1)
@@ -453,10 +457,10 @@ delivery_dkim_sign(struct delivery_job *j, char *err, size_t errlen)
 			continue;
 		if ((k = key_for(&c->dkim[i])) == NULL) {
 			snprintf(err, errlen, "no key loaded for %s", domain);
-			return -1;
+			return DKIM_FAIL_KEY;
 		}
-		if (dkim_run(j, k, domain, err, errlen) == -1)
-			return -1;
+		if ((r = dkim_run(j, k, domain, err, errlen)) != 0)
+			return r;
 		stats_add(&stats->dkim_signed, 1);
 		log_debug("%s: signed d=%s s=%s (%s)", j->queueid, domain,
 		    c->dkim[i].selector, k->alg == DKIM_SIGN_ED25519SHA256 ?

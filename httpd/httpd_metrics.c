@@ -248,6 +248,14 @@ emit_dkim(struct evbuffer *out, const char *name)
 	    stats_read(&stats->dkim_signed));
 }
 
+/* emit_dkim_unsignable - postern_dkim_unsignable_total */
+static void
+emit_dkim_unsignable(struct evbuffer *out, const char *name)
+{
+	evbuffer_add_printf(out, "%s %" PRIu64 "\n", name,
+	    stats_read(&stats->dkim_unsignable));
+}
+
 /* emit_queue_messages - postern_queue_messages{state} */
 static void
 emit_queue_messages(struct evbuffer *out, const char *name)
@@ -437,6 +445,9 @@ static const struct family families[] = {
 	  "Delivery status notifications queued, by action.", emit_dsn },
 	{ "postern_dkim_signatures_total", "counter",
 	  "Messages signed with DKIM.", emit_dkim },
+	{ "postern_dkim_unsignable_total", "counter",
+	  "Messages whose content the DKIM signer cannot parse (delivered "
+	  "unsigned or bounced, dkim_unsignable).", emit_dkim_unsignable },
 	{ "postern_queue_messages", "gauge",
 	  "Messages in the queue, by state.", emit_queue_messages },
 	{ "postern_queue_recipients", "gauge",
